@@ -1,0 +1,92 @@
+//! The supported-versions table: what ApiVersions advertises and what the
+//! decoder accepts. Honest by construction: each range is the crate's
+//! request ∩ response versions, capped by what Gregor's handler serves.
+
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::{Message, VersionRange};
+
+/// One advertised API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ApiRange {
+    /// The API.
+    pub key: ApiKey,
+    /// Lowest version advertised.
+    pub min: i16,
+    /// Highest version advertised.
+    pub max: i16,
+    /// Lowest version actually served. Produce advertises 0 like Kafka 4 so
+    /// that librdkafka < 2.11.1 keeps its codecs (librdkafka#4956), but
+    /// v0–2 close the connection, as Kafka 4 does (KAFKA-18659).
+    pub served_min: i16,
+}
+
+fn codec<Req: Message, Resp: Message>() -> VersionRange {
+    Req::VERSIONS.intersect(&Resp::VERSIONS)
+}
+
+/// `(key, codec range, cap)`: the cap is the highest version the handler
+/// implements; `None` keeps the codec's maximum.
+fn table() -> Vec<(ApiKey, VersionRange, Option<(i16, i16)>)> {
+    vec![
+        // Produce/Fetch v13+ name topics only by id: capped at 12.
+        (ApiKey::Produce, codec::<ProduceRequest, ProduceResponse>(), Some((0, 12))),
+        (ApiKey::Fetch, codec::<FetchRequest, FetchResponse>(), Some((4, 12))),
+        (ApiKey::ListOffsets, codec::<ListOffsetsRequest, ListOffsetsResponse>(), None),
+        (ApiKey::Metadata, codec::<MetadataRequest, MetadataResponse>(), None),
+        (
+            ApiKey::OffsetForLeaderEpoch,
+            codec::<OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse>(),
+            None,
+        ),
+        (ApiKey::ApiVersions, codec::<ApiVersionsRequest, ApiVersionsResponse>(), None),
+        (ApiKey::CreateTopics, codec::<CreateTopicsRequest, CreateTopicsResponse>(), None),
+        (ApiKey::DeleteTopics, codec::<DeleteTopicsRequest, DeleteTopicsResponse>(), None),
+        (
+            ApiKey::InitProducerId,
+            codec::<InitProducerIdRequest, InitProducerIdResponse>(),
+            None,
+        ),
+        (
+            ApiKey::DescribeConfigs,
+            codec::<DescribeConfigsRequest, DescribeConfigsResponse>(),
+            None,
+        ),
+        (
+            ApiKey::DescribeCluster,
+            codec::<DescribeClusterRequest, DescribeClusterResponse>(),
+            None,
+        ),
+    ]
+}
+
+/// Every API Gregor serves, in api-key order. Computed once: it only
+/// depends on the codec's constants.
+pub fn supported() -> &'static [ApiRange] {
+    static TABLE: std::sync::OnceLock<Vec<ApiRange>> = std::sync::OnceLock::new();
+    TABLE.get_or_init(build)
+}
+
+fn build() -> Vec<ApiRange> {
+    let mut out: Vec<ApiRange> = table()
+        .into_iter()
+        .map(|(key, codec, cap)| {
+            let (min, max, served_min) = match cap {
+                Some((cmin, cmax)) => (cmin.min(codec.min), cmax.min(codec.max), codec.min.max(cmin)),
+                None => (codec.min, codec.max, codec.min),
+            };
+            ApiRange {
+                key,
+                min,
+                max,
+                served_min,
+            }
+        })
+        .collect();
+    out.sort_by_key(|r| r.key as i16);
+    out
+}
+
+/// The advertised range of one API, if served.
+pub fn range(key: ApiKey) -> Option<ApiRange> {
+    supported().iter().find(|r| r.key == key).copied()
+}
