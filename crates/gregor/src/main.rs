@@ -1,1 +1,214 @@
-fn main() {}
+//! The `gregor` binary: parse configuration, open the store, serve.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use gregor_broker::config::Applied;
+use gregor_broker::{Broker, BrokerConfig};
+use gregor_storage::{Store, StoreOptions};
+use tokio::net::TcpListener;
+use tracing::{info, warn};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "gregor",
+    version,
+    about = "A Kafka-wire-compatible broker in one native binary"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Start the broker.
+    Serve(ServeArgs),
+}
+
+/// Precedence, lowest first: defaults, `--config` file, `GREGOR_*`
+/// environment, flags (`-o key=value` last).
+#[derive(clap::Args, Debug)]
+struct ServeArgs {
+    /// Address to listen on [default: 127.0.0.1:9092].
+    #[arg(long, env = "GREGOR_LISTEN")]
+    listen: Option<String>,
+    /// host:port announced to clients [default: the listen address].
+    #[arg(long, env = "GREGOR_ADVERTISED_LISTENER")]
+    advertised_listener: Option<String>,
+    /// Data directory (sled) [default: ./gregor-data].
+    #[arg(long, env = "GREGOR_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// TOML file of Kafka broker properties (`num.partitions = 3`).
+    #[arg(long, env = "GREGOR_CONFIG")]
+    config: Option<PathBuf>,
+    /// Keep everything in memory; nothing survives a restart.
+    #[arg(long)]
+    ephemeral: bool,
+    /// Set a Kafka broker property, e.g. `-o num.partitions=6` (repeatable).
+    #[arg(short = 'o', long = "override", value_name = "KEY=VALUE")]
+    overrides: Vec<String>,
+}
+
+fn main() -> anyhow::Result<()> {
+    let started = Instant::now();
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("GREGOR_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
+        .init();
+    match cli.command {
+        Command::Serve(args) => serve(args, started),
+    }
+}
+
+fn serve(args: ServeArgs, started: Instant) -> anyhow::Result<()> {
+    let config = build_config(&args)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let store = if config.ephemeral {
+            Store::open_memory(store_options(&config))
+        } else {
+            std::fs::create_dir_all(&config.data_dir)
+                .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
+            Store::open_sled(&config.data_dir, store_options(&config))
+                .with_context(|| format!("opening store in {}", config.data_dir.display()))?
+        };
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("binding {}", config.listen))?;
+        let mut config = config;
+        config.listen = listener.local_addr()?;
+        let broker = Broker::new(config, store);
+        info!(
+            addr = %broker.config().listen,
+            advertised = %broker.config().advertised_or_listen(),
+            data_dir = %if broker.config().ephemeral { "(memory)".to_string() } else { broker.config().data_dir.display().to_string() },
+            startup_ms = started.elapsed().as_secs_f64() * 1000.0,
+            "listening"
+        );
+        gregor_broker::server::run(listener, broker, shutdown_signal()).await;
+        anyhow::Ok(())
+    })
+}
+
+fn store_options(c: &BrokerConfig) -> StoreOptions {
+    StoreOptions {
+        flush_interval_ms: c.log_flush_interval_ms,
+        ..StoreOptions::default()
+    }
+}
+
+fn build_config(args: &ServeArgs) -> anyhow::Result<BrokerConfig> {
+    let mut c = BrokerConfig::default();
+    let mut apply = |key: &str, value: &str, origin: &str| -> anyhow::Result<()> {
+        match c.set(key, value).with_context(|| format!("in {origin}"))? {
+            Applied::Set => {}
+            // Kafka warns about properties it does not know and goes on.
+            Applied::Unknown => warn!(key, origin, "ignoring unknown or unsupported property"),
+        }
+        Ok(())
+    };
+    if let Some(path) = &args.config {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let table: toml::Table = text
+            .parse()
+            .with_context(|| format!("parsing {}", path.display()))?;
+        let mut flat = Vec::new();
+        flatten("", &toml::Value::Table(table), &mut flat);
+        for (k, v) in flat {
+            apply(&k, &v, &path.display().to_string())?;
+        }
+    }
+    // GREGOR_NUM_PARTITIONS=3 sets num.partitions; the flags' own env
+    // variables are handled by clap below.
+    for (k, v) in std::env::vars() {
+        if let Some(rest) = k.strip_prefix("GREGOR_") {
+            if ["LISTEN", "ADVERTISED_LISTENER", "DATA_DIR", "CONFIG", "LOG"].contains(&rest) {
+                continue;
+            }
+            let key = rest.to_ascii_lowercase().replace('_', ".");
+            apply(&key, &v, &k)?;
+        }
+    }
+    if let Some(v) = &args.listen {
+        apply("listen", v, "--listen")?;
+    }
+    if let Some(v) = &args.advertised_listener {
+        apply("advertised.listener", v, "--advertised-listener")?;
+    }
+    if let Some(v) = &args.data_dir {
+        apply("data.dir", &v.display().to_string(), "--data-dir")?;
+    }
+    if args.ephemeral {
+        apply("ephemeral", "true", "--ephemeral")?;
+    }
+    for o in &args.overrides {
+        let (k, v) = o
+            .split_once('=')
+            .with_context(|| format!("-o {o}: expected KEY=VALUE"))?;
+        apply(k.trim(), v, "-o")?;
+    }
+    Ok(c)
+}
+
+/// TOML's dotted keys nest (`num.partitions = 3` is `num = { partitions = 3 }`):
+/// flatten back to Kafka's property names.
+fn flatten(prefix: &str, v: &toml::Value, out: &mut Vec<(String, String)>) {
+    match v {
+        toml::Value::Table(t) => {
+            for (k, v) in t {
+                let key = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                flatten(&key, v, out);
+            }
+        }
+        toml::Value::String(s) => out.push((prefix.to_string(), s.clone())),
+        toml::Value::Array(a) => out.push((
+            prefix.to_string(),
+            a.iter()
+                .map(|x| match x {
+                    toml::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                })
+                .collect::<Vec<_>>()
+                .join(","),
+        )),
+        other => out.push((prefix.to_string(), other.to_string())),
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(e) => {
+                    warn!(cause = %e, "cannot listen for SIGTERM");
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

@@ -1,0 +1,298 @@
+//! The one broker configuration. Keys are Kafka's property names; the
+//! binary fills it from a TOML file, `GREGOR_*` environment variables and
+//! flags, in that order, all through [`BrokerConfig::set`].
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use thiserror::Error;
+
+/// A configuration value that cannot be used.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The value does not parse for its key.
+    #[error("invalid value {value:?} for {key}: {reason}")]
+    Invalid {
+        /// Property name.
+        key: String,
+        /// Offending value.
+        value: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Everything the broker can be told. Defaults are Kafka 4.x's unless the
+/// field says otherwise.
+#[derive(Debug, Clone)]
+pub struct BrokerConfig {
+    /// Address to bind (`listen`). Gregor default 127.0.0.1:9092.
+    pub listen: SocketAddr,
+    /// `host:port` announced to clients (`advertised.listener`); the bound
+    /// address when unset.
+    pub advertised_listener: Option<String>,
+    /// sled data directory (`data.dir`, Kafka's `log.dirs`). Default ./gregor-data.
+    pub data_dir: PathBuf,
+    /// Keep everything in memory (`ephemeral`); nothing survives a restart.
+    pub ephemeral: bool,
+    /// `node.id`. Default 1.
+    pub node_id: i32,
+    /// `cluster.id`, reported in Metadata and DescribeCluster.
+    pub cluster_id: String,
+    /// `num.partitions`: partitions of an auto-created or default topic. Default 1.
+    pub num_partitions: i32,
+    /// `default.replication.factor`. Only 1 is possible on one node.
+    pub default_replication_factor: i16,
+    /// `auto.create.topics.enable`. Default true.
+    pub auto_create_topics_enable: bool,
+    /// `message.max.bytes`: largest record batch. Default 1048588.
+    pub message_max_bytes: i32,
+    /// `socket.request.max.bytes`: largest request frame. Default 100 MiB.
+    pub socket_request_max_bytes: usize,
+    /// `log.retention.ms` (or `.minutes`/`.hours`). Default 7 days; -1 keeps forever.
+    pub log_retention_ms: i64,
+    /// `log.retention.bytes` per partition. Default -1 (unlimited).
+    pub log_retention_bytes: i64,
+    /// `log.retention.check.interval.ms`. Default 300000.
+    pub log_retention_check_interval_ms: u64,
+    /// `log.flush.interval.ms`: the longest acks=0/1 data waits for an fsync.
+    /// Kafka leaves flushing to the OS; Gregor default 1000.
+    pub log_flush_interval_ms: u64,
+    /// `log.message.timestamp.type`: CreateTime or LogAppendTime.
+    pub log_message_timestamp_type: String,
+    /// `max.connections`. Default 10000 (Kafka: unlimited).
+    pub max_connections: usize,
+    /// `group.initial.rebalance.delay.ms`. Default 3000.
+    pub group_initial_rebalance_delay_ms: u64,
+    /// `group.min.session.timeout.ms`. Default 6000.
+    pub group_min_session_timeout_ms: i32,
+    /// `group.max.session.timeout.ms`. Default 1800000.
+    pub group_max_session_timeout_ms: i32,
+    /// Keys set explicitly (by file, env or flag): DescribeConfigs reports
+    /// them as STATIC_BROKER_CONFIG rather than DEFAULT_CONFIG.
+    pub explicit: BTreeSet<String>,
+}
+
+impl Default for BrokerConfig {
+    fn default() -> Self {
+        BrokerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 9092)),
+            advertised_listener: None,
+            data_dir: PathBuf::from("./gregor-data"),
+            ephemeral: false,
+            node_id: 1,
+            cluster_id: "gregor-local-cluster-0".into(),
+            num_partitions: 1,
+            default_replication_factor: 1,
+            auto_create_topics_enable: true,
+            message_max_bytes: 1_048_588,
+            socket_request_max_bytes: 100 * 1024 * 1024,
+            log_retention_ms: 7 * 24 * 3_600_000,
+            log_retention_bytes: -1,
+            log_retention_check_interval_ms: 300_000,
+            log_flush_interval_ms: 1000,
+            log_message_timestamp_type: "CreateTime".into(),
+            max_connections: 10_000,
+            group_initial_rebalance_delay_ms: 3000,
+            group_min_session_timeout_ms: 6000,
+            group_max_session_timeout_ms: 1_800_000,
+            explicit: BTreeSet::new(),
+        }
+    }
+}
+
+fn parse<T: std::str::FromStr>(key: &str, value: &str) -> Result<T, ConfigError>
+where
+    T::Err: std::fmt::Display,
+{
+    value.trim().parse::<T>().map_err(|e| ConfigError::Invalid {
+        key: key.into(),
+        value: value.into(),
+        reason: e.to_string(),
+    })
+}
+
+/// What [`BrokerConfig::set`] did with a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// The key is known and was applied.
+    Set,
+    /// Gregor does not know the key (a Kafka property it does not implement);
+    /// Kafka logs such keys and goes on, and so does Gregor.
+    Unknown,
+}
+
+impl BrokerConfig {
+    /// Sets one property from its text form, as in `server.properties`.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<Applied, ConfigError> {
+        let invalid = |reason: &str| ConfigError::Invalid {
+            key: key.into(),
+            value: value.into(),
+            reason: reason.into(),
+        };
+        match key {
+            "listen" | "listeners" => {
+                // Accept Kafka's `PLAINTEXT://host:port` form too.
+                let v = value.rsplit("://").next().unwrap_or(value);
+                self.listen = parse(key, v)?;
+            }
+            "advertised.listener" | "advertised.listeners" => {
+                let v = value.rsplit("://").next().unwrap_or(value).trim();
+                if v.rsplit_once(':')
+                    .and_then(|(_, p)| p.parse::<u16>().ok())
+                    .is_none()
+                {
+                    return Err(invalid("expected host:port"));
+                }
+                self.advertised_listener = Some(v.to_string());
+            }
+            "data.dir" | "log.dirs" | "log.dir" => self.data_dir = PathBuf::from(value.trim()),
+            "ephemeral" => self.ephemeral = parse(key, value)?,
+            "node.id" | "broker.id" => self.node_id = parse(key, value)?,
+            "cluster.id" => self.cluster_id = value.trim().to_string(),
+            "num.partitions" => {
+                self.num_partitions = parse(key, value)?;
+                if self.num_partitions < 1 {
+                    return Err(invalid("must be at least 1"));
+                }
+            }
+            "default.replication.factor" => {
+                self.default_replication_factor = parse(key, value)?;
+                if self.default_replication_factor != 1 {
+                    return Err(invalid("a single node can only hold replication factor 1"));
+                }
+            }
+            "auto.create.topics.enable" => self.auto_create_topics_enable = parse(key, value)?,
+            "message.max.bytes" => {
+                self.message_max_bytes = parse(key, value)?;
+                if self.message_max_bytes < 0 {
+                    return Err(invalid("must not be negative"));
+                }
+            }
+            "socket.request.max.bytes" => self.socket_request_max_bytes = parse(key, value)?,
+            "log.retention.ms" => self.log_retention_ms = parse(key, value)?,
+            "log.retention.minutes" => {
+                self.log_retention_ms = parse::<i64>(key, value)?.saturating_mul(60_000)
+            }
+            "log.retention.hours" => {
+                self.log_retention_ms = parse::<i64>(key, value)?.saturating_mul(3_600_000)
+            }
+            "log.retention.bytes" => self.log_retention_bytes = parse(key, value)?,
+            "log.retention.check.interval.ms" => {
+                self.log_retention_check_interval_ms = parse(key, value)?
+            }
+            "log.flush.interval.ms" => self.log_flush_interval_ms = parse(key, value)?,
+            "log.message.timestamp.type" => {
+                let v = value.trim();
+                if v != "CreateTime" && v != "LogAppendTime" {
+                    return Err(invalid("expected CreateTime or LogAppendTime"));
+                }
+                self.log_message_timestamp_type = v.into();
+            }
+            "max.connections" => self.max_connections = parse(key, value)?,
+            "group.initial.rebalance.delay.ms" => {
+                self.group_initial_rebalance_delay_ms = parse(key, value)?
+            }
+            "group.min.session.timeout.ms" => {
+                self.group_min_session_timeout_ms = parse(key, value)?
+            }
+            "group.max.session.timeout.ms" => {
+                self.group_max_session_timeout_ms = parse(key, value)?
+            }
+            _ => return Ok(Applied::Unknown),
+        }
+        self.explicit.insert(key.to_string());
+        Ok(Applied::Set)
+    }
+
+    /// Broker properties reported by DescribeConfigs, as Kafka names and
+    /// formats them.
+    pub fn describe(&self) -> Vec<(&'static str, String)> {
+        vec![
+            (
+                "advertised.listeners",
+                format!("PLAINTEXT://{}", self.advertised_or_listen()),
+            ),
+            (
+                "auto.create.topics.enable",
+                self.auto_create_topics_enable.to_string(),
+            ),
+            ("broker.id", self.node_id.to_string()),
+            (
+                "default.replication.factor",
+                self.default_replication_factor.to_string(),
+            ),
+            (
+                "group.initial.rebalance.delay.ms",
+                self.group_initial_rebalance_delay_ms.to_string(),
+            ),
+            (
+                "group.max.session.timeout.ms",
+                self.group_max_session_timeout_ms.to_string(),
+            ),
+            (
+                "group.min.session.timeout.ms",
+                self.group_min_session_timeout_ms.to_string(),
+            ),
+            ("listeners", format!("PLAINTEXT://{}", self.listen)),
+            ("log.dirs", self.data_dir.display().to_string()),
+            (
+                "log.flush.interval.ms",
+                self.log_flush_interval_ms.to_string(),
+            ),
+            (
+                "log.message.timestamp.type",
+                self.log_message_timestamp_type.clone(),
+            ),
+            ("log.retention.bytes", self.log_retention_bytes.to_string()),
+            (
+                "log.retention.check.interval.ms",
+                self.log_retention_check_interval_ms.to_string(),
+            ),
+            ("log.retention.ms", self.log_retention_ms.to_string()),
+            ("max.connections", self.max_connections.to_string()),
+            ("message.max.bytes", self.message_max_bytes.to_string()),
+            ("node.id", self.node_id.to_string()),
+            ("num.partitions", self.num_partitions.to_string()),
+            (
+                "socket.request.max.bytes",
+                self.socket_request_max_bytes.to_string(),
+            ),
+        ]
+    }
+
+    /// The `host:port` clients are told to connect to.
+    pub fn advertised_or_listen(&self) -> String {
+        self.advertised_listener
+            .clone()
+            .unwrap_or_else(|| self.listen.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kafka_names_apply_and_unknown_names_are_reported() {
+        let mut c = BrokerConfig::default();
+        assert_eq!(c.set("num.partitions", "6").ok(), Some(Applied::Set));
+        assert_eq!(c.num_partitions, 6);
+        assert_eq!(c.set("log.retention.hours", "2").ok(), Some(Applied::Set));
+        assert_eq!(c.log_retention_ms, 7_200_000);
+        assert_eq!(
+            c.set("listeners", "PLAINTEXT://0.0.0.0:9093").ok(),
+            Some(Applied::Set)
+        );
+        assert_eq!(c.listen.port(), 9093);
+        assert_eq!(
+            c.set("compression.type", "lz4").ok(),
+            Some(Applied::Unknown)
+        );
+        assert!(c.set("num.partitions", "zero").is_err());
+        assert!(c.set("default.replication.factor", "3").is_err());
+        assert!(c.explicit.contains("num.partitions"));
+    }
+}

@@ -1,0 +1,99 @@
+//! The state every handler shares: configuration and store. Cheap to clone.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use gregor_storage::{StorageError, Store, TopicMeta};
+
+use crate::config::BrokerConfig;
+use crate::topics;
+
+/// A handle on the broker's shared state.
+#[derive(Clone)]
+pub struct Broker {
+    inner: Arc<Shared>,
+}
+
+struct Shared {
+    config: BrokerConfig,
+    store: Arc<Store>,
+    advertised_host: String,
+    advertised_port: i32,
+}
+
+impl std::fmt::Debug for Broker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Broker")
+            .field("node_id", &self.inner.config.node_id)
+            .finish()
+    }
+}
+
+/// Why a topic could not be created.
+#[derive(Debug)]
+pub enum CreateError {
+    /// Invalid name; message for INVALID_TOPIC_EXCEPTION.
+    InvalidName(String),
+    /// The store refused.
+    Storage(StorageError),
+}
+
+impl Broker {
+    /// Builds the shared state. `config.listen` must be the bound address
+    /// (the real port when 0 was asked for).
+    pub fn new(config: BrokerConfig, store: Arc<Store>) -> Broker {
+        let adv = config.advertised_or_listen();
+        let (host, port) = match adv.rsplit_once(':') {
+            Some((h, p)) => (
+                h.trim_matches(|c| c == '[' || c == ']').to_string(),
+                p.parse().unwrap_or(9092),
+            ),
+            None => (adv.clone(), 9092),
+        };
+        Broker {
+            inner: Arc::new(Shared {
+                config,
+                store,
+                advertised_host: host,
+                advertised_port: port,
+            }),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &BrokerConfig {
+        &self.inner.config
+    }
+    /// The store.
+    pub fn store(&self) -> &Arc<Store> {
+        &self.inner.store
+    }
+    /// This node's id.
+    pub fn node_id(&self) -> i32 {
+        self.inner.config.node_id
+    }
+    /// Host clients connect to.
+    pub fn host(&self) -> &str {
+        &self.inner.advertised_host
+    }
+    /// Port clients connect to.
+    pub fn port(&self) -> i32 {
+        self.inner.advertised_port
+    }
+
+    /// Creates a topic with broker defaults (auto-creation).
+    pub fn auto_create(&self, name: &str) -> Result<TopicMeta, CreateError> {
+        topics::validate_name(name).map_err(CreateError::InvalidName)?;
+        self.store()
+            .create_topic(name, self.config().num_partitions, Default::default())
+            .map_err(CreateError::Storage)
+    }
+}
+
+/// Milliseconds since the epoch: the clock of timestamps and retention.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,145 @@
+//! CreateTopics (19): one node, replication factor 1, configs validated as
+//! Kafka validates them, `validate_only` honoured.
+
+use std::collections::BTreeMap;
+
+use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::create_topics_response::{
+    CreatableTopicConfigs, CreatableTopicResult,
+};
+use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
+use tracing::info;
+
+use super::str_bytes;
+use crate::context::Broker;
+use crate::error::{storage_error_code, ErrorCode};
+use crate::topics;
+
+pub fn handle(b: &Broker, req: CreateTopicsRequest, version: i16) -> CreateTopicsResponse {
+    let mut seen = std::collections::HashSet::new();
+    let results = req
+        .topics
+        .into_iter()
+        .map(|t| {
+            let name = t.name.0.to_string();
+            let result = CreatableTopicResult::default().with_name(t.name.clone());
+            if !seen.insert(name.clone()) {
+                return fail(result, ErrorCode::InvalidRequest, "Duplicate topic name.");
+            }
+            match create(b, &name, &t, req.validate_only) {
+                Ok((id, partitions, configs)) => {
+                    let mut r = result.with_topic_id(id).with_error_code(0);
+                    if version >= 5 {
+                        let entries = topics::topic_config_entries(b.config(), &configs)
+                            .into_iter()
+                            .map(|e| {
+                                CreatableTopicConfigs::default()
+                                    .with_name(str_bytes(e.name))
+                                    .with_value(Some(str_bytes(&e.value)))
+                                    .with_config_source(e.source)
+                            })
+                            .collect();
+                        r = r
+                            .with_num_partitions(partitions)
+                            .with_replication_factor(1)
+                            .with_configs(Some(entries));
+                    }
+                    r
+                }
+                Err((code, msg)) => fail(result, code, &msg),
+            }
+        })
+        .collect();
+    CreateTopicsResponse::default().with_topics(results)
+}
+
+fn fail(r: CreatableTopicResult, code: ErrorCode, msg: &str) -> CreatableTopicResult {
+    r.with_error_code(code.code())
+        .with_error_message(Some(str_bytes(msg)))
+        .with_num_partitions(-1)
+        .with_replication_factor(-1)
+}
+
+type Created = (uuid::Uuid, i32, BTreeMap<String, String>);
+
+fn create(
+    b: &Broker,
+    name: &str,
+    t: &CreatableTopic,
+    validate_only: bool,
+) -> Result<Created, (ErrorCode, String)> {
+    topics::validate_name(name).map_err(|m| (ErrorCode::InvalidTopicException, m))?;
+    if b.store().topic(name).is_some() {
+        return Err((
+            ErrorCode::TopicAlreadyExists,
+            format!("Topic '{name}' already exists."),
+        ));
+    }
+    if !t.assignments.is_empty() && (t.num_partitions != -1 || t.replication_factor != -1) {
+        return Err((
+            ErrorCode::InvalidRequest,
+            "Both numPartitions or replicationFactor and replicasAssignments were set. Both cannot be used at the same time.".into(),
+        ));
+    }
+    let partitions = if !t.assignments.is_empty() {
+        for (i, a) in t.assignments.iter().enumerate() {
+            if a.partition_index != i as i32
+                || a.broker_ids.iter().any(|id| id.0 != b.node_id())
+                || a.broker_ids.len() != 1
+            {
+                return Err((
+                    ErrorCode::InvalidReplicaAssignment,
+                    format!(
+                        "Invalid replica assignment for partition {}: only broker {} exists.",
+                        a.partition_index,
+                        b.node_id()
+                    ),
+                ));
+            }
+        }
+        t.assignments.len() as i32
+    } else if t.num_partitions == -1 {
+        b.config().num_partitions
+    } else if t.num_partitions <= 0 {
+        return Err((
+            ErrorCode::InvalidPartitions,
+            "Number of partitions was set to an invalid non-positive value.".into(),
+        ));
+    } else {
+        t.num_partitions
+    };
+    let rf = if t.replication_factor == -1 {
+        b.config().default_replication_factor
+    } else {
+        t.replication_factor
+    };
+    if rf <= 0 {
+        return Err((
+            ErrorCode::InvalidReplicationFactor,
+            "Replication factor must be larger than 0, or -1 to use the default value.".into(),
+        ));
+    }
+    if rf > 1 {
+        return Err((
+            ErrorCode::InvalidReplicationFactor,
+            format!("Unable to replicate the partition {rf} time(s): The target replication factor of {rf} cannot be reached because only 1 broker(s) are registered."),
+        ));
+    }
+    let mut configs = BTreeMap::new();
+    for c in &t.configs {
+        topics::validate_config(&c.name, c.value.as_deref())
+            .map_err(|m| (ErrorCode::InvalidConfig, m))?;
+        if let Some(v) = &c.value {
+            configs.insert(c.name.to_string(), v.to_string());
+        }
+    }
+    if validate_only {
+        return Ok((uuid::Uuid::nil(), partitions, configs));
+    }
+    let meta = b
+        .store()
+        .create_topic(name, partitions, configs)
+        .map_err(|e| (storage_error_code(&e), e.to_string()))?;
+    info!(topic = name, partitions, "created topic");
+    Ok((meta.id, meta.partitions, meta.configs))
+}

@@ -1,0 +1,162 @@
+//! Fetch (1), v4–12: serve stored batches as they are; long-poll until
+//! `min_bytes` arrive or `max_wait_ms` passes, woken by appends.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use gregor_protocol::fetch::{
+    encode_fetch_response, FetchPartition, FetchResponseParts, FetchTopic,
+};
+use gregor_storage::StorageError;
+use kafka_protocol::messages::FetchRequest;
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use super::{Ctx, Handled, Response};
+use crate::context::Broker;
+use crate::error::{storage_error_code, ErrorCode};
+
+/// Sessionless fetch: Gregor never creates KIP-227 sessions (it answers
+/// session id 0), so clients keep sending full fetch requests.
+const NO_SESSION: i32 = 0;
+
+pub async fn handle(b: &Broker, ctx: Ctx, req: FetchRequest) -> Handled {
+    if req.session_id != NO_SESSION {
+        let parts = FetchResponseParts {
+            error_code: ErrorCode::FetchSessionIdNotFound.code(),
+            ..Default::default()
+        };
+        return Handled::Now(Response::Raw(encode_fetch_response(
+            ctx.correlation_id,
+            ctx.version,
+            &parts,
+        )));
+    }
+    let (first, bytes) = read_all(b, &req);
+    let max_wait = req.max_wait_ms.max(0) as u64;
+    if bytes >= req.min_bytes.max(0) as usize || max_wait == 0 || has_error(&first) {
+        return Handled::Now(Response::Raw(encode_fetch_response(
+            ctx.correlation_id,
+            ctx.version,
+            &first,
+        )));
+    }
+    // Long poll: the reply waits; later requests on this connection still
+    // get applied in order, and replies still leave in order.
+    let b = b.clone();
+    Handled::Later(Box::pin(async move {
+        let deadline = Instant::now() + Duration::from_millis(max_wait);
+        let waiter = Arc::new(Notify::new());
+        let parts = loop {
+            // Register before re-reading so that no append slips between.
+            for t in &req.topics {
+                for p in &t.partitions {
+                    if let Some(log) = b.store().partition(&t.topic.0, p.partition) {
+                        log.register_waiter(&waiter);
+                    }
+                }
+            }
+            let (parts, bytes) = read_all(&b, &req);
+            if bytes >= req.min_bytes.max(0) as usize || has_error(&parts) {
+                break parts;
+            }
+            if tokio::time::timeout_at(deadline, waiter.notified())
+                .await
+                .is_err()
+            {
+                // Deadline: answer with whatever is there now.
+                break read_all(&b, &req).0;
+            }
+        };
+        Response::Raw(encode_fetch_response(
+            ctx.correlation_id,
+            ctx.version,
+            &parts,
+        ))
+    }))
+}
+
+fn has_error(parts: &FetchResponseParts) -> bool {
+    parts
+        .topics
+        .iter()
+        .any(|t| t.partitions.iter().any(|p| p.error_code != 0))
+}
+
+/// Reads every requested partition, in request order, within the response
+/// and partition byte limits. Returns the response and its record bytes.
+fn read_all(b: &Broker, req: &FetchRequest) -> (FetchResponseParts, usize) {
+    let mut budget = if req.max_bytes <= 0 {
+        i32::MAX as usize
+    } else {
+        req.max_bytes as usize
+    };
+    let mut total = 0usize;
+    let mut topics = Vec::with_capacity(req.topics.len());
+    for t in &req.topics {
+        let name = t.topic.0.to_string();
+        let mut partitions = Vec::with_capacity(t.partitions.len());
+        for p in &t.partitions {
+            let mut out = FetchPartition {
+                partition: p.partition,
+                high_watermark: -1,
+                last_stable_offset: -1,
+                log_start_offset: -1,
+                ..Default::default()
+            };
+            let Some(log) = b.store().partition(&name, p.partition) else {
+                out.error_code = ErrorCode::UnknownTopicOrPartition.code();
+                partitions.push(out);
+                continue;
+            };
+            if p.current_leader_epoch > 0 {
+                // Gregor's leader epoch is always 0: a larger one is from a
+                // future this broker has not seen.
+                out.error_code = ErrorCode::UnknownLeaderEpoch.code();
+                partitions.push(out);
+                continue;
+            }
+            let limit = (p.partition_max_bytes.max(0) as usize).min(budget);
+            match log.read(p.fetch_offset, limit.max(1)) {
+                Ok(r) => {
+                    out.high_watermark = r.high_watermark;
+                    out.last_stable_offset = r.high_watermark;
+                    out.log_start_offset = r.log_start_offset;
+                    let mut batches = r.batches;
+                    let size: usize = batches.iter().map(|x| x.len()).sum();
+                    // KIP-74: only the first batch of the whole response may
+                    // exceed the limits; later partitions keep to them.
+                    if total > 0 && size > limit {
+                        batches.clear();
+                    }
+                    let size: usize = batches.iter().map(|x| x.len()).sum();
+                    total += size;
+                    budget = budget.saturating_sub(size);
+                    out.records = batches;
+                }
+                Err(e) => {
+                    if let StorageError::OffsetOutOfRange {
+                        log_start_offset,
+                        high_watermark,
+                    } = e
+                    {
+                        out.high_watermark = high_watermark;
+                        out.last_stable_offset = high_watermark;
+                        out.log_start_offset = log_start_offset;
+                    }
+                    out.error_code = storage_error_code(&e).code();
+                }
+            }
+            partitions.push(out);
+        }
+        topics.push(FetchTopic { name, partitions });
+    }
+    (
+        FetchResponseParts {
+            session_id: NO_SESSION,
+            topics,
+            ..Default::default()
+        },
+        total,
+    )
+}

@@ -1,0 +1,66 @@
+//! ListOffsets (2): earliest, latest, max timestamp, and by timestamp.
+
+use kafka_protocol::messages::list_offsets_response::{
+    ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
+};
+use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
+
+use crate::context::Broker;
+use crate::error::{storage_error_code, ErrorCode};
+
+const LATEST: i64 = -1;
+const EARLIEST: i64 = -2;
+const MAX_TIMESTAMP: i64 = -3;
+const EARLIEST_LOCAL: i64 = -4;
+const LATEST_TIERED: i64 = -5;
+
+pub fn handle(b: &Broker, req: ListOffsetsRequest, version: i16) -> ListOffsetsResponse {
+    let topics = req
+        .topics
+        .into_iter()
+        .map(|t| {
+            let partitions = t
+                .partitions
+                .into_iter()
+                .map(|p| {
+                    let base = ListOffsetsPartitionResponse::default()
+                        .with_partition_index(p.partition_index)
+                        .with_timestamp(-1)
+                        .with_offset(-1)
+                        .with_leader_epoch(-1);
+                    let Some(log) = b.store().partition(&t.name.0, p.partition_index) else {
+                        return base.with_error_code(ErrorCode::UnknownTopicOrPartition.code());
+                    };
+                    if p.current_leader_epoch > 0 {
+                        return base.with_error_code(ErrorCode::UnknownLeaderEpoch.code());
+                    }
+                    let found = match p.timestamp {
+                        LATEST => Ok(Some((log.high_watermark(), -1))),
+                        EARLIEST | EARLIEST_LOCAL => Ok(Some((log.log_start_offset(), -1))),
+                        MAX_TIMESTAMP if version >= 7 => log.max_timestamp(),
+                        // No tiered storage: nothing is tiered.
+                        LATEST_TIERED if version >= 9 => Ok(None),
+                        ts if ts >= 0 => log.offset_for_timestamp(ts),
+                        _ => {
+                            return base.with_error_code(ErrorCode::UnsupportedVersion.code());
+                        }
+                    };
+                    match found {
+                        Ok(Some((offset, ts))) => base
+                            .with_error_code(0)
+                            .with_offset(offset)
+                            .with_timestamp(ts)
+                            // leader_epoch exists from v4; the codec refuses it before.
+                            .with_leader_epoch(if version >= 4 { 0 } else { -1 }),
+                        Ok(None) => base.with_error_code(0),
+                        Err(e) => base.with_error_code(storage_error_code(&e).code()),
+                    }
+                })
+                .collect();
+            ListOffsetsTopicResponse::default()
+                .with_name(t.name)
+                .with_partitions(partitions)
+        })
+        .collect();
+    ListOffsetsResponse::default().with_topics(topics)
+}

@@ -1,0 +1,186 @@
+//! Produce (0): validate each partition's batch as Kafka's `LogValidator`
+//! does, append the client's bytes (base offset patched, never re-encoded),
+//! and answer by `acks`: 0 never, 1 after the append, -1 after the fsync
+//! that covers it (group commit).
+
+use gregor_protocol::records::{self, BatchHeader};
+use gregor_storage::AppendOptions;
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::{ProduceRequest, ProduceResponse, ResponseKind};
+use tracing::{debug, warn};
+
+use super::{str_bytes, Handled, Response};
+use crate::context::{now_ms, Broker};
+use crate::error::{storage_error_code, ErrorCode};
+use crate::topics;
+
+pub fn handle(b: &Broker, req: ProduceRequest, _version: i16) -> Handled {
+    let acks = req.acks;
+    let mut appended_any = false;
+    let mut failed: Option<String> = None;
+    let mut responses = Vec::with_capacity(req.topic_data.len());
+    for t in req.topic_data {
+        let name = t.name.0.to_string();
+        let mut parts = Vec::with_capacity(t.partition_data.len());
+        for p in t.partition_data {
+            let r = if !matches!(acks, -1..=1) {
+                err(p.index, ErrorCode::InvalidRequiredAcks, None)
+            } else if req.transactional_id.is_some() {
+                // No transaction coordinator yet: a transactional producer
+                // cannot have added this partition to a transaction.
+                err(
+                    p.index,
+                    ErrorCode::InvalidTxnState,
+                    Some("transactions are not supported by Gregor yet"),
+                )
+            } else {
+                let r = append(b, &name, p.index, p.records);
+                if r.error_code == 0 {
+                    appended_any = true;
+                }
+                r
+            };
+            if r.error_code != 0 {
+                debug!(topic = %name, partition = p.index, error_code = r.error_code, "produce refused");
+                failed.get_or_insert_with(|| {
+                    format!(
+                        "produce to {name}-{} failed with error {}",
+                        p.index, r.error_code
+                    )
+                });
+            }
+            parts.push(r);
+        }
+        responses.push(
+            TopicProduceResponse::default()
+                .with_name(t.name)
+                .with_partition_responses(parts),
+        );
+    }
+    let resp = ProduceResponse::default().with_responses(responses);
+    match acks {
+        // acks=0 has no response; Kafka closes the connection on an error so
+        // that the client notices (`KafkaApis.handleProduceRequest`).
+        0 => match failed {
+            Some(reason) => Handled::Now(Response::Close(reason)),
+            None => Handled::Now(Response::Nothing),
+        },
+        -1 if appended_any => {
+            let sync = b.store().sync();
+            Handled::Later(Box::pin(async move {
+                match sync.await {
+                    Ok(()) => Response::Kind(ResponseKind::Produce(resp)),
+                    Err(e) => {
+                        warn!(cause = %e, "fsync failed; acks=all produce not acknowledged");
+                        Response::Kind(ResponseKind::Produce(storage_failed(resp)))
+                    }
+                }
+            }))
+        }
+        _ => Handled::Now(Response::Kind(ResponseKind::Produce(resp))),
+    }
+}
+
+fn append(
+    b: &Broker,
+    topic: &str,
+    partition: i32,
+    data: Option<bytes::Bytes>,
+) -> PartitionProduceResponse {
+    let store = b.store();
+    let meta = match store.topic(topic) {
+        Some(m) => m,
+        None if b.config().auto_create_topics_enable => match b.auto_create(topic) {
+            Ok(m) => m,
+            Err(_) => match store.topic(topic) {
+                Some(m) => m,
+                None => return err(partition, ErrorCode::UnknownTopicOrPartition, None),
+            },
+        },
+        None => return err(partition, ErrorCode::UnknownTopicOrPartition, None),
+    };
+    let Some(log) = store.partition(topic, partition) else {
+        return err(partition, ErrorCode::UnknownTopicOrPartition, None);
+    };
+    let Some(data) = data.filter(|d| !d.is_empty()) else {
+        return err(
+            partition,
+            ErrorCode::CorruptMessage,
+            Some("no record batch"),
+        );
+    };
+    // Kafka checks the size first (`analyzeAndValidateRecords`), then the
+    // CRC and the rest of the batch (`LogValidator`).
+    let max = topics::effective_i64(b.config(), &meta.configs, "max.message.bytes", 1_048_588);
+    let first_len = BatchHeader::parse(&data)
+        .map(|h| h.total_len())
+        .unwrap_or(data.len());
+    if first_len as i64 > max {
+        let msg = format!("The request included a message larger than the max message size the server will accept ({max} bytes).");
+        return err(partition, ErrorCode::MessageTooLarge, Some(&msg));
+    }
+    let header = match records::validate_client_batch(&data) {
+        Ok(h) => h,
+        Err(e) => {
+            let code = if e.error_code() == ErrorCode::InvalidRecord.code() {
+                ErrorCode::InvalidRecord
+            } else {
+                ErrorCode::CorruptMessage
+            };
+            return err(partition, code, Some(&e.to_string()));
+        }
+    };
+    if header.is_transactional() {
+        return err(
+            partition,
+            ErrorCode::InvalidTxnState,
+            Some("transactions are not supported by Gregor yet"),
+        );
+    }
+    let log_append = topics::effective(b.config(), &meta.configs, "message.timestamp.type")
+        .is_some_and(|v| v == "LogAppendTime");
+    let opts = AppendOptions {
+        log_append_time_ms: log_append.then(now_ms),
+        leader_epoch: 0,
+    };
+    // One copy: the request's bytes become the stored value, patched in place.
+    match log.append(data.to_vec(), opts) {
+        Ok(out) => PartitionProduceResponse::default()
+            .with_index(partition)
+            .with_error_code(0)
+            .with_base_offset(out.base_offset)
+            .with_log_append_time_ms(out.log_append_time_ms)
+            .with_log_start_offset(out.log_start_offset),
+        Err(e) => {
+            let code = storage_error_code(&e);
+            if code == ErrorCode::KafkaStorageError {
+                warn!(topic, partition, cause = %e, "append failed");
+            }
+            err(partition, code, Some(&e.to_string()))
+        }
+    }
+}
+
+fn err(partition: i32, code: ErrorCode, msg: Option<&str>) -> PartitionProduceResponse {
+    PartitionProduceResponse::default()
+        .with_index(partition)
+        .with_error_code(code.code())
+        .with_base_offset(-1)
+        .with_log_append_time_ms(-1)
+        .with_log_start_offset(-1)
+        .with_error_message(msg.map(str_bytes))
+}
+
+/// After a failed fsync nothing in the request may be acknowledged.
+fn storage_failed(mut resp: ProduceResponse) -> ProduceResponse {
+    for t in &mut resp.responses {
+        for p in &mut t.partition_responses {
+            if p.error_code == 0 {
+                p.error_code = ErrorCode::KafkaStorageError.code();
+                p.base_offset = -1;
+                p.error_message = Some(str_bytes("the write could not be made durable"));
+            }
+        }
+    }
+    resp
+}

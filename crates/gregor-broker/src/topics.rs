@@ -1,0 +1,420 @@
+//! Topic rules shared by the handlers: legal names, the topic configs Kafka
+//! knows (with their defaults), and creation with broker defaults.
+
+use std::collections::BTreeMap;
+
+use crate::config::BrokerConfig;
+
+/// Kafka's topic-name limit.
+const MAX_NAME_LEN: usize = 249;
+
+/// Why a topic name is refused; the message matches Kafka's `Topic.validate`.
+pub fn validate_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("Topic name is illegal, it can't be empty".into());
+    }
+    if name == "." || name == ".." {
+        return Err("Topic name cannot be \".\" or \"..\"".into());
+    }
+    if name.len() > MAX_NAME_LEN {
+        return Err(format!(
+            "Topic name is illegal, it can't be longer than {MAX_NAME_LEN} characters, topic name: {name}"
+        ));
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
+    {
+        return Err(format!(
+            "Topic name \"{name}\" is illegal, it contains a character other than ASCII alphanumerics, '.', '_' and '-'"
+        ));
+    }
+    Ok(())
+}
+
+/// Kafka's config types (DescribeConfigs v3+).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(i8)]
+pub enum ConfigType {
+    /// true/false.
+    Boolean = 1,
+    /// Free text.
+    String = 2,
+    /// i32.
+    Int = 3,
+    /// i64.
+    Long = 5,
+    /// f64.
+    Double = 6,
+    /// Comma-separated list.
+    List = 7,
+}
+
+/// A topic config Kafka defines: name, type, and where its default comes from.
+pub struct TopicConfigDef {
+    /// Kafka's name.
+    pub name: &'static str,
+    /// Value type.
+    pub kind: ConfigType,
+    /// The broker property that supplies the default, if any (the synonym).
+    pub broker_synonym: Option<&'static str>,
+    /// Default when no broker property supplies it.
+    pub default: &'static str,
+    /// Enforced by Gregor (others are stored and reported only).
+    pub enforced: bool,
+}
+
+const fn def(
+    name: &'static str,
+    kind: ConfigType,
+    broker_synonym: Option<&'static str>,
+    default: &'static str,
+    enforced: bool,
+) -> TopicConfigDef {
+    TopicConfigDef {
+        name,
+        kind,
+        broker_synonym,
+        default,
+        enforced,
+    }
+}
+
+/// Topic configs of Kafka 4.x, sorted by name.
+pub const TOPIC_CONFIGS: &[TopicConfigDef] = &[
+    def(
+        "cleanup.policy",
+        ConfigType::List,
+        Some("log.cleanup.policy"),
+        "delete",
+        false,
+    ),
+    def(
+        "compression.type",
+        ConfigType::String,
+        Some("compression.type"),
+        "producer",
+        false,
+    ),
+    def(
+        "delete.retention.ms",
+        ConfigType::Long,
+        Some("log.cleaner.delete.retention.ms"),
+        "86400000",
+        false,
+    ),
+    def(
+        "file.delete.delay.ms",
+        ConfigType::Long,
+        Some("log.segment.delete.delay.ms"),
+        "60000",
+        false,
+    ),
+    def(
+        "flush.messages",
+        ConfigType::Long,
+        Some("log.flush.interval.messages"),
+        "9223372036854775807",
+        false,
+    ),
+    def(
+        "flush.ms",
+        ConfigType::Long,
+        Some("log.flush.interval.ms"),
+        "9223372036854775807",
+        false,
+    ),
+    def(
+        "index.interval.bytes",
+        ConfigType::Int,
+        Some("log.index.interval.bytes"),
+        "4096",
+        false,
+    ),
+    def(
+        "max.compaction.lag.ms",
+        ConfigType::Long,
+        Some("log.cleaner.max.compaction.lag.ms"),
+        "9223372036854775807",
+        false,
+    ),
+    def(
+        "max.message.bytes",
+        ConfigType::Int,
+        Some("message.max.bytes"),
+        "1048588",
+        true,
+    ),
+    def(
+        "message.timestamp.after.max.ms",
+        ConfigType::Long,
+        Some("log.message.timestamp.after.max.ms"),
+        "3600000",
+        false,
+    ),
+    def(
+        "message.timestamp.before.max.ms",
+        ConfigType::Long,
+        Some("log.message.timestamp.before.max.ms"),
+        "9223372036854775807",
+        false,
+    ),
+    def(
+        "message.timestamp.type",
+        ConfigType::String,
+        Some("log.message.timestamp.type"),
+        "CreateTime",
+        true,
+    ),
+    def(
+        "min.cleanable.dirty.ratio",
+        ConfigType::Double,
+        Some("log.cleaner.min.cleanable.ratio"),
+        "0.5",
+        false,
+    ),
+    def(
+        "min.compaction.lag.ms",
+        ConfigType::Long,
+        Some("log.cleaner.min.compaction.lag.ms"),
+        "0",
+        false,
+    ),
+    def(
+        "min.insync.replicas",
+        ConfigType::Int,
+        Some("min.insync.replicas"),
+        "1",
+        false,
+    ),
+    def(
+        "preallocate",
+        ConfigType::Boolean,
+        Some("log.preallocate"),
+        "false",
+        false,
+    ),
+    def(
+        "retention.bytes",
+        ConfigType::Long,
+        Some("log.retention.bytes"),
+        "-1",
+        true,
+    ),
+    def(
+        "retention.ms",
+        ConfigType::Long,
+        Some("log.retention.ms"),
+        "604800000",
+        true,
+    ),
+    def(
+        "segment.bytes",
+        ConfigType::Int,
+        Some("log.segment.bytes"),
+        "1073741824",
+        false,
+    ),
+    def(
+        "segment.index.bytes",
+        ConfigType::Int,
+        Some("log.index.size.max.bytes"),
+        "10485760",
+        false,
+    ),
+    def(
+        "segment.jitter.ms",
+        ConfigType::Long,
+        Some("log.roll.jitter.ms"),
+        "0",
+        false,
+    ),
+    def(
+        "segment.ms",
+        ConfigType::Long,
+        Some("log.roll.ms"),
+        "604800000",
+        false,
+    ),
+    def(
+        "unclean.leader.election.enable",
+        ConfigType::Boolean,
+        Some("unclean.leader.election.enable"),
+        "false",
+        false,
+    ),
+];
+
+/// The definition of a topic config, if Kafka has one by that name.
+pub fn config_def(name: &str) -> Option<&'static TopicConfigDef> {
+    TOPIC_CONFIGS.iter().find(|d| d.name == name)
+}
+
+/// The broker-level default of a topic config, honouring broker settings.
+pub fn broker_default(cfg: &BrokerConfig, d: &TopicConfigDef) -> String {
+    match d.name {
+        "max.message.bytes" => cfg.message_max_bytes.to_string(),
+        "message.timestamp.type" => cfg.log_message_timestamp_type.clone(),
+        "retention.bytes" => cfg.log_retention_bytes.to_string(),
+        "retention.ms" => cfg.log_retention_ms.to_string(),
+        _ => d.default.to_string(),
+    }
+}
+
+/// Checks a topic config override as Kafka's `LogConfig.validate` would.
+/// The error text becomes the INVALID_CONFIG message.
+pub fn validate_config(name: &str, value: Option<&str>) -> Result<(), String> {
+    let Some(d) = config_def(name) else {
+        return Err(format!("Unknown topic config name: {name}"));
+    };
+    let Some(value) = value else {
+        return Err(format!(
+            "Null value not supported for topic configs: {name}"
+        ));
+    };
+    let v = value.trim();
+    let ok = match d.kind {
+        ConfigType::Boolean => v.eq_ignore_ascii_case("true") || v.eq_ignore_ascii_case("false"),
+        ConfigType::Int => v.parse::<i32>().is_ok(),
+        ConfigType::Long => v.parse::<i64>().is_ok(),
+        ConfigType::Double => v.parse::<f64>().is_ok(),
+        ConfigType::String | ConfigType::List => true,
+    };
+    if !ok {
+        return Err(format!("Invalid value {value} for configuration {name}"));
+    }
+    let allowed: Option<&[&str]> = match name {
+        "message.timestamp.type" => Some(&["CreateTime", "LogAppendTime"]),
+        "cleanup.policy" => Some(&["delete", "compact", "compact,delete", "delete,compact"]),
+        "compression.type" => Some(&["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"]),
+        _ => None,
+    };
+    if let Some(allowed) = allowed {
+        if !allowed.contains(&v) {
+            return Err(format!(
+                "Invalid value {value} for configuration {name}: String must be one of: {}",
+                allowed.join(", ")
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The effective value of a topic config: the topic's override, else the
+/// broker default.
+pub fn effective(
+    cfg: &BrokerConfig,
+    overrides: &BTreeMap<String, String>,
+    name: &str,
+) -> Option<String> {
+    overrides
+        .get(name)
+        .cloned()
+        .or_else(|| config_def(name).map(|d| broker_default(cfg, d)))
+}
+
+/// An effective numeric topic config, falling back to `fallback` when unset
+/// or unparsable (values were validated on the way in).
+pub fn effective_i64(
+    cfg: &BrokerConfig,
+    overrides: &BTreeMap<String, String>,
+    name: &str,
+    fallback: i64,
+) -> i64 {
+    effective(cfg, overrides, name)
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(fallback)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_kafka_rules() {
+        assert!(validate_name("orders.v1_x-2").is_ok());
+        assert!(validate_name("").is_err());
+        assert!(validate_name("..").is_err());
+        assert!(validate_name("has space").is_err());
+        assert!(validate_name(&"a".repeat(250)).is_err());
+        assert!(validate_name(&"a".repeat(249)).is_ok());
+    }
+
+    #[test]
+    fn configs_are_typed() {
+        assert!(validate_config("retention.ms", Some("1000")).is_ok());
+        assert!(validate_config("retention.ms", Some("soon")).is_err());
+        assert!(validate_config("no.such.config", Some("1")).is_err());
+        assert!(validate_config("message.timestamp.type", Some("LogAppendTime")).is_ok());
+        assert!(validate_config("message.timestamp.type", Some("Wallclock")).is_err());
+        let cfg = BrokerConfig::default();
+        let mut o = BTreeMap::new();
+        assert_eq!(effective_i64(&cfg, &o, "retention.ms", 0), 604_800_000);
+        o.insert("retention.ms".to_string(), "5".to_string());
+        assert_eq!(effective_i64(&cfg, &o, "retention.ms", 0), 5);
+    }
+}
+
+/// Kafka's `ConfigSource` values.
+pub mod source {
+    /// A topic override.
+    pub const DYNAMIC_TOPIC_CONFIG: i8 = 1;
+    /// Set in the broker's configuration.
+    pub const STATIC_BROKER_CONFIG: i8 = 4;
+    /// Kafka's default.
+    pub const DEFAULT_CONFIG: i8 = 5;
+}
+
+/// One effective config of a topic, as DescribeConfigs and CreateTopics
+/// (v5+) report it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigEntry {
+    /// Name.
+    pub name: &'static str,
+    /// Effective value.
+    pub value: String,
+    /// Where the value comes from.
+    pub source: i8,
+    /// Type (DescribeConfigs v3+).
+    pub kind: ConfigType,
+    /// The chain of values that could apply, highest precedence first.
+    pub synonyms: Vec<(String, String, i8)>,
+}
+
+/// Every topic config with its effective value and source.
+pub fn topic_config_entries(
+    cfg: &BrokerConfig,
+    overrides: &BTreeMap<String, String>,
+) -> Vec<ConfigEntry> {
+    TOPIC_CONFIGS
+        .iter()
+        .map(|d| {
+            let mut synonyms = Vec::new();
+            if let Some(v) = overrides.get(d.name) {
+                synonyms.push((d.name.to_string(), v.clone(), source::DYNAMIC_TOPIC_CONFIG));
+            }
+            if let Some(syn) = d.broker_synonym {
+                if cfg.explicit.contains(syn) {
+                    synonyms.push((
+                        syn.to_string(),
+                        broker_default(cfg, d),
+                        source::STATIC_BROKER_CONFIG,
+                    ));
+                }
+            }
+            synonyms.push((
+                d.broker_synonym.unwrap_or(d.name).to_string(),
+                d.default.to_string(),
+                source::DEFAULT_CONFIG,
+            ));
+            let (_, value, source) = synonyms[0].clone();
+            ConfigEntry {
+                name: d.name,
+                value,
+                source,
+                kind: d.kind,
+                synonyms,
+            }
+        })
+        .collect()
+}

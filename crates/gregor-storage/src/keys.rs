@@ -1,0 +1,229 @@
+//! Every key the store writes, in one place.
+//!
+//! All data lives in ONE ordered keyspace (one sled tree): a one-byte tag,
+//! then fixed-width big-endian fields, so that byte order is numeric order
+//! and one partition's entries are one contiguous range.
+//!
+//! | tag | key                                   | value                                   |
+//! |-----|---------------------------------------|-----------------------------------------|
+//! | `L` | pid u32, base offset u64              | the record batch, as served             |
+//! | `I` | pid u32, base offset u64              | last offset delta i32, max ts i64, size u32 |
+//! | `T` | pid u32, max ts (sign-flipped u64), base offset u64 | last offset u64           |
+//! | `P` | pid u32, producer id u64              | producer state ([`crate::producer`])    |
+//! | `M` | `t` topic name                        | topic JSON                              |
+//! | `M` | `s` pid u32                           | log start offset i64                    |
+//! | `M` | `c` counter name                      | counter i64                             |
+//! | `M` | `v`                                   | on-disk format version                  |
+//! | `O` | len u16, group, len u16, topic, partition (sign-flipped u32) | committed offset |
+//! | `D` | pid u32                               | empty: partition awaiting purge         |
+//!
+//! `pid` is a store-wide partition id from a persisted counter, never
+//! reused, so a recreated topic can never see the old topic's keys.
+
+/// Batches.
+pub const LOG: u8 = b'L';
+/// Per-batch summary (cheap to scan for retention and size).
+pub const INDEX: u8 = b'I';
+/// Time index: an entry only for batches that raise the running max timestamp.
+pub const TIME: u8 = b'T';
+/// Producer state for idempotence.
+pub const PRODUCER: u8 = b'P';
+/// Metadata.
+pub const META: u8 = b'M';
+/// Committed group offsets.
+pub const OFFSETS: u8 = b'O';
+/// Partitions of deleted topics that still have data to purge.
+pub const DELETED: u8 = b'D';
+
+/// Tags that hold per-partition data (everything a purge removes).
+pub const PARTITION_TAGS: [u8; 4] = [LOG, INDEX, TIME, PRODUCER];
+
+/// Current on-disk format version, stored under `M v`.
+pub const FORMAT_VERSION: &[u8] = b"1";
+
+/// `i64` that sorts like its numeric value when compared as big-endian bytes.
+pub fn flip_i64(v: i64) -> [u8; 8] {
+    ((v as u64) ^ (1u64 << 63)).to_be_bytes()
+}
+
+/// Inverse of [`flip_i64`].
+pub fn unflip_i64(b: [u8; 8]) -> i64 {
+    (u64::from_be_bytes(b) ^ (1u64 << 63)) as i64
+}
+
+fn tag_pid(tag: u8, pid: u32, extra: usize) -> Vec<u8> {
+    let mut k = Vec::with_capacity(5 + extra);
+    k.push(tag);
+    k.extend_from_slice(&pid.to_be_bytes());
+    k
+}
+
+/// `[tag pid]`: the prefix of one partition's entries under `tag`.
+pub fn partition_prefix(tag: u8, pid: u32) -> Vec<u8> {
+    tag_pid(tag, pid, 0)
+}
+
+/// `tag pid offset` for the `L` and `I` tags. Offsets are never negative.
+pub fn offset_key(tag: u8, pid: u32, offset: i64) -> Vec<u8> {
+    let mut k = tag_pid(tag, pid, 8);
+    k.extend_from_slice(&(offset.max(0) as u64).to_be_bytes());
+    k
+}
+
+/// Offset field of an `L`/`I` key.
+pub fn offset_of(key: &[u8]) -> Option<i64> {
+    let b: [u8; 8] = key.get(5..13)?.try_into().ok()?;
+    Some(u64::from_be_bytes(b) as i64)
+}
+
+/// `T pid ts base`.
+pub fn time_key(pid: u32, ts: i64, base: i64) -> Vec<u8> {
+    let mut k = tag_pid(TIME, pid, 16);
+    k.extend_from_slice(&flip_i64(ts));
+    k.extend_from_slice(&(base.max(0) as u64).to_be_bytes());
+    k
+}
+
+/// (ts, base) of a `T` key.
+pub fn time_key_parts(key: &[u8]) -> Option<(i64, i64)> {
+    let ts: [u8; 8] = key.get(5..13)?.try_into().ok()?;
+    let base: [u8; 8] = key.get(13..21)?.try_into().ok()?;
+    Some((unflip_i64(ts), u64::from_be_bytes(base) as i64))
+}
+
+/// `P pid producer_id`.
+pub fn producer_key(pid: u32, producer_id: i64) -> Vec<u8> {
+    offset_key(PRODUCER, pid, producer_id)
+}
+
+/// The first key after every key that starts with `prefix` (exclusive end of
+/// a prefix scan), or `None` if there is none (prefix of all 0xff).
+pub fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return Some(end);
+        }
+    }
+    None
+}
+
+/// `[from, to)` covering every key starting with `prefix`.
+pub fn prefix_range(prefix: &[u8]) -> (Vec<u8>, Vec<u8>) {
+    // No tag is 0xff, so a prefix always has an end.
+    let end = prefix_end(prefix).unwrap_or_else(|| vec![0xff; prefix.len() + 1]);
+    (prefix.to_vec(), end)
+}
+
+/// `M t name`.
+pub fn topic_key(name: &str) -> Vec<u8> {
+    let mut k = vec![META, b't'];
+    k.extend_from_slice(name.as_bytes());
+    k
+}
+
+/// Prefix of every topic key.
+pub fn topic_prefix() -> Vec<u8> {
+    vec![META, b't']
+}
+
+/// `M s pid`: the log start offset of a partition.
+pub fn log_start_key(pid: u32) -> Vec<u8> {
+    let mut k = vec![META, b's'];
+    k.extend_from_slice(&pid.to_be_bytes());
+    k
+}
+
+/// `M c name`: a persisted counter.
+pub fn counter_key(name: &str) -> Vec<u8> {
+    let mut k = vec![META, b'c'];
+    k.extend_from_slice(name.as_bytes());
+    k
+}
+
+/// `M v`.
+pub fn format_key() -> Vec<u8> {
+    vec![META, b'v']
+}
+
+/// `D pid`.
+pub fn deleted_key(pid: u32) -> Vec<u8> {
+    partition_prefix(DELETED, pid)
+}
+
+fn push_str16(k: &mut Vec<u8>, s: &str) {
+    // Kafka strings are at most i16::MAX bytes, so u16 always fits; clamp anyway.
+    let b = s.as_bytes();
+    let len = b.len().min(u16::MAX as usize);
+    k.extend_from_slice(&(len as u16).to_be_bytes());
+    k.extend_from_slice(&b[..len]);
+}
+
+/// `O len group`: prefix of one group's committed offsets.
+pub fn group_prefix(group: &str) -> Vec<u8> {
+    let mut k = vec![OFFSETS];
+    push_str16(&mut k, group);
+    k
+}
+
+/// `O len group len topic partition`.
+pub fn offset_commit_key(group: &str, topic: &str, partition: i32) -> Vec<u8> {
+    let mut k = group_prefix(group);
+    push_str16(&mut k, topic);
+    k.extend_from_slice(&((partition as u32) ^ (1u32 << 31)).to_be_bytes());
+    k
+}
+
+fn read_str16(b: &[u8], at: usize) -> Option<(String, usize)> {
+    let len = u16::from_be_bytes(b.get(at..at + 2)?.try_into().ok()?) as usize;
+    let s = b.get(at + 2..at + 2 + len)?;
+    Some((String::from_utf8(s.to_vec()).ok()?, at + 2 + len))
+}
+
+/// (group, topic, partition) of an `O` key.
+pub fn parse_offset_commit_key(k: &[u8]) -> Option<(String, String, i32)> {
+    if k.first() != Some(&OFFSETS) {
+        return None;
+    }
+    let (group, at) = read_str16(k, 1)?;
+    let (topic, at) = read_str16(k, at)?;
+    let p: [u8; 4] = k.get(at..at + 4)?.try_into().ok()?;
+    if k.len() != at + 4 {
+        return None;
+    }
+    Some((group, topic, (u32::from_be_bytes(p) ^ (1u32 << 31)) as i32))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flipped_timestamps_sort_numerically() {
+        let ts = [i64::MIN, -5, -1, 0, 1, 1_700_000_000_000, i64::MAX];
+        for w in ts.windows(2) {
+            assert!(flip_i64(w[0]) < flip_i64(w[1]));
+            assert_eq!(unflip_i64(flip_i64(w[0])), w[0]);
+        }
+    }
+
+    #[test]
+    fn offset_commit_keys_round_trip_and_group_by_prefix() {
+        let k = offset_commit_key("g", "topic", -3);
+        assert_eq!(
+            parse_offset_commit_key(&k),
+            Some(("g".into(), "topic".into(), -3))
+        );
+        assert!(k.starts_with(&group_prefix("g")));
+        // "g" and "g2" must not share a prefix: the length comes first.
+        assert!(!offset_commit_key("g2", "t", 0).starts_with(&group_prefix("g")));
+        assert!(offset_commit_key("g", "t", 1) < offset_commit_key("g", "t", 2));
+    }
+
+    #[test]
+    fn prefix_end_carries() {
+        assert_eq!(prefix_end(&[1, 0xff]), Some(vec![2]));
+        assert_eq!(prefix_end(&[0xff]), None);
+    }
+}

@@ -1,0 +1,621 @@
+//! The store: topics, partition logs, producer ids, group offsets, and the
+//! durability barrier.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, RwLock};
+use std::thread::JoinHandle;
+
+use serde::{Deserialize, Serialize};
+
+use crate::durability::{lock, Committer, Shared};
+use crate::engine::memory::MemoryEngine;
+use crate::engine::sled_engine::SledEngine;
+use crate::engine::{EngineExt, WriteBatch};
+use crate::error::{Result, StorageError};
+use crate::keys::{self, DELETED, OFFSETS};
+use crate::partition::{PartitionLog, DELETE_CHUNK};
+use crate::{CommittedOffset, StoreOptions, TopicMeta};
+
+/// Producer ids reserved per durable counter write (Kafka's
+/// `ProducerIdManager` block size): one flush per 1000 InitProducerId calls,
+/// and ids stay unique across crashes because a block is durable before use.
+const PRODUCER_ID_BLOCK: i64 = 1000;
+
+const PID_COUNTER: &str = "pid";
+const PRODUCER_ID_COUNTER: &str = "producer_id_limit";
+
+/// Topic metadata as persisted (JSON under `M t name`).
+#[derive(Serialize, Deserialize)]
+struct TopicRecord {
+    name: String,
+    id: String,
+    partitions: i32,
+    configs: BTreeMap<String, String>,
+    /// Store-wide partition ids, one per partition index.
+    pids: Vec<u32>,
+}
+
+struct TopicEntry {
+    meta: TopicMeta,
+    parts: Vec<Arc<PartitionLog>>,
+}
+
+struct MetaState {
+    next_pid: u32,
+    next_producer_id: i64,
+    producer_id_limit: i64,
+}
+
+/// Gregor's storage. `Send + Sync`; share it as `Arc<Store>`.
+///
+/// With sled, the database closes when the `Store` and every
+/// [`PartitionLog`] handed out have been dropped; dropping the `Store`
+/// stops its background threads after a last durable flush.
+pub struct Store {
+    shared: Arc<Shared>,
+    topics: RwLock<BTreeMap<String, TopicEntry>>,
+    /// Serialises topic creation/deletion and the id counters.
+    meta: Mutex<MetaState>,
+    committer: Option<Committer>,
+    janitor: Option<Janitor>,
+}
+
+fn read_counter(shared: &Shared, name: &str) -> Result<i64> {
+    match shared.engine.get(&keys::counter_key(name))? {
+        None => Ok(0),
+        Some(v) => {
+            let a: [u8; 8] = v.as_ref().try_into().map_err(|_| {
+                StorageError::Corrupt(format!("counter {name} of {} bytes", v.len()))
+            })?;
+            Ok(i64::from_be_bytes(a))
+        }
+    }
+}
+
+fn encode_offset(o: &CommittedOffset) -> Vec<u8> {
+    let meta = o.metadata.as_deref();
+    let mut v = Vec::with_capacity(21 + meta.map_or(0, str::len));
+    v.extend_from_slice(&o.offset.to_be_bytes());
+    v.extend_from_slice(&o.leader_epoch.to_be_bytes());
+    v.extend_from_slice(&o.commit_timestamp.to_be_bytes());
+    match meta {
+        None => v.push(0),
+        Some(m) => {
+            v.push(1);
+            v.extend_from_slice(m.as_bytes());
+        }
+    }
+    v
+}
+
+fn decode_offset(key: &[u8], v: &[u8]) -> Result<CommittedOffset> {
+    let bad = || StorageError::Corrupt(format!("committed offset of {} bytes", v.len()));
+    let (_, topic, partition) = keys::parse_offset_commit_key(key).ok_or_else(bad)?;
+    if v.len() < 21 {
+        return Err(bad());
+    }
+    let i64_at = |at: usize| {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(&v[at..at + 8]);
+        i64::from_be_bytes(a)
+    };
+    let metadata = match v[20] {
+        0 => None,
+        1 => Some(String::from_utf8(v[21..].to_vec()).map_err(|_| bad())?),
+        _ => return Err(bad()),
+    };
+    Ok(CommittedOffset {
+        topic,
+        partition,
+        offset: i64_at(0),
+        leader_epoch: i32::from_be_bytes([v[8], v[9], v[10], v[11]]),
+        metadata,
+        commit_timestamp: i64_at(12),
+    })
+}
+
+impl Store {
+    /// Opens (or creates) a sled store in `dir`, recovering every partition
+    /// (a torn or corrupt log tail is dropped with a warning).
+    pub fn open_sled(dir: &Path, opts: StoreOptions) -> Result<Arc<Store>> {
+        let engine = SledEngine::open(dir, opts.cache_capacity_bytes, opts.flush_interval_ms)?;
+        let shared = Arc::new(Shared::new(Box::new(engine)));
+        let mut store = Store::load(Arc::clone(&shared))?;
+        store.committer = Some(Committer::start(
+            Arc::clone(&shared),
+            opts.flush_interval_ms,
+        )?);
+        let janitor = Janitor::start(shared)?;
+        janitor.kick(); // resume purges interrupted by a restart
+        store.janitor = Some(janitor);
+        Ok(Arc::new(store))
+    }
+
+    /// An in-memory store (`--ephemeral`, tests): nothing survives the
+    /// process and `sync` resolves at once.
+    pub fn open_memory(opts: StoreOptions) -> Arc<Store> {
+        let _ = opts; // nothing to tune: no cache, no flushes
+        let shared = Arc::new(Shared::new(Box::<MemoryEngine>::default()));
+        Arc::new(Store {
+            shared,
+            topics: RwLock::new(BTreeMap::new()),
+            meta: Mutex::new(MetaState {
+                next_pid: 0,
+                next_producer_id: 0,
+                producer_id_limit: 0,
+            }),
+            committer: None,
+            janitor: None,
+        })
+    }
+
+    fn load(shared: Arc<Shared>) -> Result<Store> {
+        let engine = &*shared.engine;
+        match engine.get(&keys::format_key())? {
+            None => {
+                let mut wb = WriteBatch::default();
+                wb.put(keys::format_key(), keys::FORMAT_VERSION.to_vec());
+                engine.write(wb)?;
+            }
+            Some(v) if v.as_ref() == keys::FORMAT_VERSION => {}
+            Some(v) => {
+                return Err(StorageError::Corrupt(format!(
+                    "unsupported storage format version {:?}",
+                    String::from_utf8_lossy(&v)
+                )))
+            }
+        }
+        let next_pid = u32::try_from(read_counter(&shared, PID_COUNTER)?)
+            .map_err(|_| StorageError::Corrupt("partition id counter out of range".into()))?;
+        let producer_id_limit = read_counter(&shared, PRODUCER_ID_COUNTER)?;
+
+        let mut records = Vec::new();
+        let (from, to) = keys::prefix_range(&keys::topic_prefix());
+        engine.scan(&from, &to, false, &mut |_, v| {
+            let r: TopicRecord = serde_json::from_slice(&v)
+                .map_err(|e| StorageError::Corrupt(format!("topic metadata: {e}")))?;
+            records.push(r);
+            Ok(true)
+        })?;
+        let mut topics = BTreeMap::new();
+        for r in records {
+            let id = uuid::Uuid::parse_str(&r.id)
+                .map_err(|e| StorageError::Corrupt(format!("topic {} id: {e}", r.name)))?;
+            if r.pids.len() != usize::try_from(r.partitions).unwrap_or(usize::MAX) {
+                return Err(StorageError::Corrupt(format!(
+                    "topic {} partition ids",
+                    r.name
+                )));
+            }
+            let mut parts = Vec::with_capacity(r.pids.len());
+            for (i, pid) in r.pids.iter().enumerate() {
+                parts.push(Arc::new(PartitionLog::load(
+                    Arc::clone(&shared),
+                    &r.name,
+                    i as i32,
+                    *pid,
+                )?));
+            }
+            let meta = TopicMeta {
+                name: r.name.clone(),
+                id,
+                partitions: r.partitions,
+                configs: r.configs,
+            };
+            topics.insert(r.name, TopicEntry { meta, parts });
+        }
+        Ok(Store {
+            shared,
+            topics: RwLock::new(topics),
+            meta: Mutex::new(MetaState {
+                next_pid,
+                // Ids below the last durable limit may have been handed out.
+                next_producer_id: producer_id_limit,
+                producer_id_limit,
+            }),
+            committer: None,
+            janitor: None,
+        })
+    }
+
+    fn topics_read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, TopicEntry>> {
+        self.topics.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn topics_write(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<String, TopicEntry>> {
+        self.topics.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Creates a topic with `partitions` empty partitions. `TopicExists` if
+    /// the name is taken, `InvalidPartitions` below 1. Durable at the next
+    /// [`Store::sync`].
+    pub fn create_topic(
+        &self,
+        name: &str,
+        partitions: i32,
+        configs: BTreeMap<String, String>,
+    ) -> Result<TopicMeta> {
+        self.shared.check_writable()?;
+        if partitions < 1 {
+            return Err(StorageError::InvalidPartitions(partitions));
+        }
+        let mut meta = lock(&self.meta);
+        if self.topics_read().contains_key(name) {
+            return Err(StorageError::TopicExists);
+        }
+        let first = meta.next_pid;
+        let next = first
+            .checked_add(partitions as u32)
+            .ok_or_else(|| StorageError::Engine("partition ids exhausted".into()))?;
+        let record = TopicRecord {
+            name: name.to_owned(),
+            id: uuid::Uuid::new_v4().to_string(),
+            partitions,
+            configs,
+            pids: (first..next).collect(),
+        };
+        let json = serde_json::to_vec(&record).map_err(|e| StorageError::Engine(e.to_string()))?;
+        let mut wb = WriteBatch::default();
+        wb.put(keys::topic_key(name), json);
+        wb.put(
+            keys::counter_key(PID_COUNTER),
+            i64::from(next).to_be_bytes().to_vec(),
+        );
+        self.shared.engine.write(wb)?;
+        self.shared.mark_dirty();
+        meta.next_pid = next;
+
+        let topic_meta = TopicMeta {
+            name: record.name,
+            id: uuid::Uuid::parse_str(&record.id)
+                .map_err(|e| StorageError::Engine(e.to_string()))?,
+            partitions,
+            configs: record.configs,
+        };
+        let parts = record
+            .pids
+            .iter()
+            .enumerate()
+            .map(|(i, pid)| {
+                Arc::new(PartitionLog::create(
+                    Arc::clone(&self.shared),
+                    name,
+                    i as i32,
+                    *pid,
+                ))
+            })
+            .collect();
+        self.topics_write().insert(
+            name.to_owned(),
+            TopicEntry {
+                meta: topic_meta.clone(),
+                parts,
+            },
+        );
+        Ok(topic_meta)
+    }
+
+    /// Deletes a topic (`UnknownTopic` if there is none). The name is free
+    /// at once and a recreated topic starts empty at offset 0; the old data
+    /// is purged in the background. Durable at the next [`Store::sync`].
+    pub fn delete_topic(&self, name: &str) -> Result<TopicMeta> {
+        self.shared.check_writable()?;
+        let _meta = lock(&self.meta);
+        let pids: Vec<u32> = match self.topics_read().get(name) {
+            None => return Err(StorageError::UnknownTopic),
+            Some(t) => t.parts.iter().map(|p| p.pid()).collect(),
+        };
+        let mut wb = WriteBatch::default();
+        wb.delete(keys::topic_key(name));
+        for pid in &pids {
+            wb.put(keys::deleted_key(*pid), Vec::new());
+        }
+        self.shared.engine.write(wb)?;
+        self.shared.mark_dirty();
+        let Some(entry) = self.topics_write().remove(name) else {
+            return Err(StorageError::UnknownTopic);
+        };
+        for p in &entry.parts {
+            p.mark_deleted();
+        }
+        match &self.janitor {
+            Some(j) => j.kick(),
+            None => {
+                // Memory: purging is quick, do it now.
+                if let Err(e) = purge_deleted(&self.shared, &AtomicBool::new(false)) {
+                    tracing::warn!(error = %e, "purging a deleted topic failed");
+                }
+            }
+        }
+        Ok(entry.meta)
+    }
+
+    /// Runs the purge of deleted topics' data now, on this thread (tests,
+    /// tools). Normally the background janitor does it.
+    pub fn purge_deleted_topics(&self) -> Result<()> {
+        purge_deleted(&self.shared, &AtomicBool::new(false))
+    }
+
+    /// A topic by name.
+    pub fn topic(&self, name: &str) -> Option<TopicMeta> {
+        self.topics_read().get(name).map(|t| t.meta.clone())
+    }
+
+    /// A topic by id.
+    pub fn topic_by_id(&self, id: uuid::Uuid) -> Option<TopicMeta> {
+        self.topics_read()
+            .values()
+            .find(|t| t.meta.id == id)
+            .map(|t| t.meta.clone())
+    }
+
+    /// Every topic, sorted by name.
+    pub fn topics(&self) -> Vec<TopicMeta> {
+        self.topics_read()
+            .values()
+            .map(|t| t.meta.clone())
+            .collect()
+    }
+
+    /// One partition's log.
+    pub fn partition(&self, topic: &str, partition: i32) -> Option<Arc<PartitionLog>> {
+        let topics = self.topics_read();
+        let t = topics.get(topic)?;
+        usize::try_from(partition)
+            .ok()
+            .and_then(|i| t.parts.get(i))
+            .cloned()
+    }
+
+    /// A new producer id for InitProducerId, unique across restarts: ids are
+    /// reserved in durable blocks of 1000, so at most one flush per block.
+    pub fn next_producer_id(&self) -> Result<i64> {
+        self.shared.check_writable()?;
+        let mut meta = lock(&self.meta);
+        if meta.next_producer_id >= meta.producer_id_limit {
+            let limit = meta.next_producer_id + PRODUCER_ID_BLOCK;
+            let mut wb = WriteBatch::default();
+            wb.put(
+                keys::counter_key(PRODUCER_ID_COUNTER),
+                limit.to_be_bytes().to_vec(),
+            );
+            self.shared.engine.write(wb)?;
+            if self.shared.engine.is_persistent() {
+                self.shared.flush_durable()?;
+            }
+            meta.producer_id_limit = limit;
+        }
+        let id = meta.next_producer_id;
+        meta.next_producer_id += 1;
+        Ok(id)
+    }
+
+    /// Resolves once every write made before the call is durable (group
+    /// commit: one flush + syncfs answers every waiter registered before it
+    /// started). Memory store: resolves at once. `Poisoned` after a failed
+    /// flush.
+    pub fn sync(&self) -> impl Future<Output = Result<()>> + Send + 'static {
+        let pending = match self.shared.check_writable() {
+            Err(e) => Err(e),
+            Ok(()) => Ok(self.committer.as_ref().map(Committer::register)),
+        };
+        async move {
+            match pending? {
+                None => Ok(()),
+                Some(rx) => rx.await.unwrap_or_else(|_| {
+                    Err(StorageError::Engine("group-commit thread stopped".into()))
+                }),
+            }
+        }
+    }
+
+    /// Blocking durable flush of everything written so far (shutdown).
+    pub fn flush_now(&self) -> Result<()> {
+        self.shared.flush_durable()
+    }
+
+    /// True once a flush has failed (see [`StorageError::Poisoned`]).
+    pub fn is_poisoned(&self) -> bool {
+        self.shared.is_poisoned()
+    }
+
+    /// Stores a group's offsets in one atomic write (durable at the next
+    /// [`Store::sync`]). Later commits of a partition replace earlier ones.
+    pub fn commit_offsets(&self, group: &str, offsets: &[CommittedOffset]) -> Result<()> {
+        self.shared.check_writable()?;
+        if offsets.is_empty() {
+            return Ok(());
+        }
+        let mut wb = WriteBatch::default();
+        for o in offsets {
+            wb.put(
+                keys::offset_commit_key(group, &o.topic, o.partition),
+                encode_offset(o),
+            );
+        }
+        self.shared.engine.write(wb)?;
+        self.shared.mark_dirty();
+        Ok(())
+    }
+
+    /// A group's committed offsets, sorted by topic then partition.
+    pub fn committed_offsets(&self, group: &str) -> Result<Vec<CommittedOffset>> {
+        let (from, to) = keys::prefix_range(&keys::group_prefix(group));
+        let mut out = Vec::new();
+        self.shared.engine.scan(&from, &to, false, &mut |k, v| {
+            out.push(decode_offset(k, &v)?);
+            Ok(true)
+        })?;
+        Ok(out)
+    }
+
+    /// Deletes a group's committed offsets: all of them (`None`) or the
+    /// listed partitions, in one atomic write.
+    pub fn delete_committed_offsets(
+        &self,
+        group: &str,
+        which: Option<&[(String, i32)]>,
+    ) -> Result<()> {
+        self.shared.check_writable()?;
+        let mut wb = WriteBatch::default();
+        match which {
+            Some(list) => {
+                for (topic, partition) in list {
+                    wb.delete(keys::offset_commit_key(group, topic, *partition));
+                }
+            }
+            None => {
+                let (from, to) = keys::prefix_range(&keys::group_prefix(group));
+                self.shared.engine.scan(&from, &to, false, &mut |k, _| {
+                    wb.delete(k.to_vec());
+                    Ok(true)
+                })?;
+            }
+        }
+        if wb.is_empty() {
+            return Ok(());
+        }
+        self.shared.engine.write(wb)?;
+        self.shared.mark_dirty();
+        Ok(())
+    }
+
+    /// Every group with at least one committed offset, sorted.
+    pub fn groups_with_offsets(&self) -> Result<Vec<String>> {
+        let (mut from, to) = keys::prefix_range(&[OFFSETS]);
+        let mut groups = Vec::new();
+        // One seek per group: jump past each group's keys.
+        while let Some((k, _)) = self.shared.engine.first(&from, &to, false)? {
+            let (group, _, _) = keys::parse_offset_commit_key(&k)
+                .ok_or_else(|| StorageError::Corrupt("committed offset key".into()))?;
+            match keys::prefix_end(&keys::group_prefix(&group)) {
+                Some(next) => from = next,
+                None => {
+                    groups.push(group);
+                    break;
+                }
+            }
+            groups.push(group);
+        }
+        Ok(groups)
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        if let Some(j) = &self.janitor {
+            j.shutdown();
+        }
+        if let Some(c) = &self.committer {
+            c.shutdown();
+        }
+    }
+}
+
+/// Deletes the data of every partition queued under `D`, chunk by chunk;
+/// returns early (leaving the rest queued) when `stop` is set.
+fn purge_deleted(shared: &Shared, stop: &AtomicBool) -> Result<()> {
+    let engine = &*shared.engine;
+    let (from, to) = keys::prefix_range(&[DELETED]);
+    for key in engine.keys(&from, &to, usize::MAX)? {
+        let Some(pid_bytes) = key.get(1..5).and_then(|b| <[u8; 4]>::try_from(b).ok()) else {
+            continue;
+        };
+        let pid = u32::from_be_bytes(pid_bytes);
+        for tag in keys::PARTITION_TAGS {
+            let (pfrom, pto) = keys::prefix_range(&keys::partition_prefix(tag, pid));
+            loop {
+                if stop.load(Ordering::Acquire) {
+                    return Ok(());
+                }
+                let chunk = engine.keys(&pfrom, &pto, DELETE_CHUNK)?;
+                if chunk.is_empty() {
+                    break;
+                }
+                let mut wb = WriteBatch::default();
+                for k in chunk {
+                    wb.delete(k);
+                }
+                engine.write(wb)?;
+            }
+        }
+        let mut wb = WriteBatch::default();
+        wb.delete(keys::log_start_key(pid));
+        wb.delete(key);
+        engine.write(wb)?;
+        shared.mark_dirty();
+    }
+    Ok(())
+}
+
+#[derive(Default)]
+struct JanitorState {
+    kicked: bool,
+    shutdown: bool,
+}
+
+struct JanitorCtl {
+    state: Mutex<JanitorState>,
+    cv: Condvar,
+    stop: AtomicBool,
+}
+
+/// Background purge of deleted topics (sled: deleting keys one by one can
+/// take seconds, which must not block a DeleteTopics request).
+struct Janitor {
+    ctl: Arc<JanitorCtl>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Janitor {
+    fn start(shared: Arc<Shared>) -> Result<Janitor> {
+        let ctl = Arc::new(JanitorCtl {
+            state: Mutex::new(JanitorState::default()),
+            cv: Condvar::new(),
+            stop: AtomicBool::new(false),
+        });
+        let c = Arc::clone(&ctl);
+        let thread = std::thread::Builder::new()
+            .name("gregor-purge".into())
+            .spawn(move || loop {
+                let mut st = lock(&c.state);
+                while !st.kicked && !st.shutdown {
+                    st = c.cv.wait(st).unwrap_or_else(|e| e.into_inner());
+                }
+                if st.shutdown {
+                    return;
+                }
+                st.kicked = false;
+                drop(st);
+                if shared.is_poisoned() {
+                    continue;
+                }
+                if let Err(e) = purge_deleted(&shared, &c.stop) {
+                    tracing::warn!(error = %e, "purging deleted topics failed; will retry on the next delete or restart");
+                }
+            })?;
+        Ok(Janitor {
+            ctl,
+            thread: Mutex::new(Some(thread)),
+        })
+    }
+
+    fn kick(&self) {
+        lock(&self.ctl.state).kicked = true;
+        self.ctl.cv.notify_one();
+    }
+
+    fn shutdown(&self) {
+        self.ctl.stop.store(true, Ordering::Release);
+        lock(&self.ctl.state).shutdown = true;
+        self.ctl.cv.notify_one();
+        if let Some(t) = lock(&self.thread).take() {
+            if t.join().is_err() {
+                tracing::error!("purge thread panicked");
+            }
+        }
+    }
+}
