@@ -57,18 +57,3 @@ pub enum ConnectionError {
     #[error("{0}")]
     Closed(String),
 }
-
-/// Storage errors as the Kafka code a response carries. Protocol-level
-/// storage errors map to their codes; engine failures become
-/// KAFKA_STORAGE_ERROR, as Kafka reports a failed log directory.
-pub fn storage_error_code(e: &gregor_storage::StorageError) -> ErrorCode {
-    use gregor_storage::StorageError as S;
-    match e {
-        S::UnknownTopic => ErrorCode::UnknownTopicOrPartition,
-        S::TopicExists => ErrorCode::TopicAlreadyExists,
-        S::OffsetOutOfRange { .. } => ErrorCode::OffsetOutOfRange,
-        S::OutOfOrderSequence { .. } => ErrorCode::OutOfOrderSequenceNumber,
-        S::InvalidProducerEpoch { .. } => ErrorCode::InvalidProducerEpoch,
-        _ => ErrorCode::KafkaStorageError,
-    }
-}

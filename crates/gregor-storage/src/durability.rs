@@ -67,8 +67,12 @@ impl Shared {
         let _g = lock(&self.flush_lock);
         self.check_writable()?;
         // Cleared before flushing: a write racing with the flush sets it
-        // again and is picked up by the next cycle.
-        self.dirty.store(false, Ordering::Release);
+        // again and is picked up by the next cycle. If nothing was written
+        // since the last flush started (and, holding the lock, finished),
+        // there is nothing to do: an idle sync costs no syncfs.
+        if !self.dirty.swap(false, Ordering::AcqRel) {
+            return Ok(());
+        }
         match self.engine.flush_durable() {
             Ok(()) => Ok(()),
             Err(e) => {

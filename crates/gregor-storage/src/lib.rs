@@ -32,6 +32,13 @@ pub use error::{Result, StorageError};
 pub use partition::PartitionLog;
 pub use store::Store;
 
+// The broker shares these across tasks.
+const _: fn() = || {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Store>();
+    send_sync::<PartitionLog>();
+};
+
 /// How a [`Store`] runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreOptions {

@@ -796,11 +796,13 @@ impl PartitionLog {
             wb.delete(keys::time_key(self.pid, e.max_ts, e.base));
             if wb.len() >= DELETE_CHUNK {
                 engine.write(std::mem::take(&mut wb))?;
+                self.shared.mark_dirty();
             }
         }
         if !wb.is_empty() {
             engine.write(wb)?;
         }
+        self.shared.mark_dirty();
         Ok(())
     }
 

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::durability::{lock, Committer, Shared};
 use crate::engine::memory::MemoryEngine;
 use crate::engine::sled_engine::SledEngine;
-use crate::engine::{EngineExt, WriteBatch};
+use crate::engine::{Engine, EngineExt, WriteBatch};
 use crate::error::{Result, StorageError};
 use crate::keys::{self, DELETED, OFFSETS};
 use crate::partition::{PartitionLog, DELETE_CHUNK};
@@ -122,7 +122,12 @@ impl Store {
     /// (a torn or corrupt log tail is dropped with a warning).
     pub fn open_sled(dir: &Path, opts: StoreOptions) -> Result<Arc<Store>> {
         let engine = SledEngine::open(dir, opts.cache_capacity_bytes, opts.flush_interval_ms)?;
-        let shared = Arc::new(Shared::new(Box::new(engine)));
+        Store::open_engine(Box::new(engine), &opts)
+    }
+
+    /// Loads a persistent engine and starts the background threads.
+    fn open_engine(engine: Box<dyn Engine>, opts: &StoreOptions) -> Result<Arc<Store>> {
+        let shared = Arc::new(Shared::new(engine));
         let mut store = Store::load(Arc::clone(&shared))?;
         store.committer = Some(Committer::start(
             Arc::clone(&shared),
@@ -159,6 +164,7 @@ impl Store {
                 let mut wb = WriteBatch::default();
                 wb.put(keys::format_key(), keys::FORMAT_VERSION.to_vec());
                 engine.write(wb)?;
+                shared.mark_dirty();
             }
             Some(v) if v.as_ref() == keys::FORMAT_VERSION => {}
             Some(v) => {
@@ -383,6 +389,7 @@ impl Store {
                 limit.to_be_bytes().to_vec(),
             );
             self.shared.engine.write(wb)?;
+            self.shared.mark_dirty();
             if self.shared.engine.is_persistent() {
                 self.shared.flush_durable()?;
             }
@@ -617,5 +624,125 @@ impl Janitor {
                 tracing::error!("purge thread panicked");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::Visitor;
+    use crate::AppendOptions;
+    use bytes::Bytes;
+
+    /// A persistent-looking engine whose flush fails on demand.
+    #[derive(Default)]
+    struct FlakyEngine {
+        inner: MemoryEngine,
+        fail: Arc<AtomicBool>,
+    }
+
+    impl Engine for FlakyEngine {
+        fn get(&self, key: &[u8]) -> Result<Option<Bytes>> {
+            self.inner.get(key)
+        }
+        fn write(&self, batch: WriteBatch) -> Result<()> {
+            self.inner.write(batch)
+        }
+        fn scan(
+            &self,
+            from: &[u8],
+            to: &[u8],
+            reverse: bool,
+            visit: &mut Visitor<'_>,
+        ) -> Result<()> {
+            self.inner.scan(from, to, reverse, visit)
+        }
+        fn flush_durable(&self) -> Result<()> {
+            if self.fail.load(Ordering::Acquire) {
+                Err(std::io::Error::other("injected EIO").into())
+            } else {
+                Ok(())
+            }
+        }
+        fn is_persistent(&self) -> bool {
+            true
+        }
+    }
+
+    /// A minimal valid batch header of one record (CRC is not checked by append).
+    fn one_record_batch() -> Vec<u8> {
+        let mut b = vec![0u8; gregor_protocol::records::BATCH_HEADER_LEN];
+        b[8..12].copy_from_slice(&49i32.to_be_bytes()); // batch length
+        b[16] = 2; // magic
+        b[43..51].copy_from_slice(&(-1i64).to_be_bytes()); // producer id
+        b[53..57].copy_from_slice(&(-1i32).to_be_bytes()); // base sequence
+        b[57..61].copy_from_slice(&1i32.to_be_bytes()); // records count
+        b
+    }
+
+    fn block_on<F: Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime")
+            .block_on(f)
+    }
+
+    #[test]
+    fn a_failed_flush_poisons_the_store() {
+        let engine = FlakyEngine::default();
+        let fail = Arc::clone(&engine.fail);
+        let opts = StoreOptions {
+            flush_interval_ms: 0,
+            ..StoreOptions::default()
+        };
+        let store = Store::open_engine(Box::new(engine), &opts).expect("open");
+        store.create_topic("t", 1, BTreeMap::new()).expect("create");
+        let p = store.partition("t", 0).expect("partition");
+        let o = AppendOptions {
+            log_append_time_ms: None,
+            leader_epoch: 0,
+        };
+        p.append(one_record_batch(), o).expect("append");
+        block_on(store.sync()).expect("healthy sync");
+
+        fail.store(true, Ordering::Release);
+        p.append(one_record_batch(), o)
+            .expect("append before the failing flush");
+        assert!(matches!(
+            block_on(store.sync()),
+            Err(StorageError::Poisoned)
+        ));
+        assert!(store.is_poisoned());
+        // Even once the disk "recovers", nothing is accepted any more.
+        fail.store(false, Ordering::Release);
+        assert!(matches!(
+            p.append(one_record_batch(), o),
+            Err(StorageError::Poisoned)
+        ));
+        assert!(matches!(
+            block_on(store.sync()),
+            Err(StorageError::Poisoned)
+        ));
+        assert!(matches!(store.flush_now(), Err(StorageError::Poisoned)));
+        assert!(matches!(
+            store.commit_offsets(
+                "g",
+                &[CommittedOffset {
+                    topic: "t".into(),
+                    partition: 0,
+                    offset: 1,
+                    leader_epoch: -1,
+                    metadata: None,
+                    commit_timestamp: 0
+                }]
+            ),
+            Err(StorageError::Poisoned)
+        ));
+        assert!(matches!(
+            store.create_topic("u", 1, BTreeMap::new()),
+            Err(StorageError::Poisoned)
+        ));
+        // Reads still work: the data in the engine is readable, just not durable.
+        assert_eq!(p.read(0, usize::MAX).expect("read").batches.len(), 2);
     }
 }

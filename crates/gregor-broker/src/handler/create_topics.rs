@@ -12,7 +12,7 @@ use tracing::info;
 
 use super::str_bytes;
 use crate::context::Broker;
-use crate::error::{storage_error_code, ErrorCode};
+use crate::error::ErrorCode;
 use crate::topics;
 
 pub fn handle(b: &Broker, req: CreateTopicsRequest, version: i16) -> CreateTopicsResponse {
@@ -24,7 +24,11 @@ pub fn handle(b: &Broker, req: CreateTopicsRequest, version: i16) -> CreateTopic
             let name = t.name.0.to_string();
             let result = CreatableTopicResult::default().with_name(t.name.clone());
             if !seen.insert(name.clone()) {
-                return fail(result, ErrorCode::InvalidRequest, "Duplicate topic name.");
+                return fail(
+                    result,
+                    ErrorCode::InvalidRequest.code(),
+                    "Duplicate topic name.",
+                );
             }
             match create(b, &name, &t, req.validate_only) {
                 Ok((id, partitions, configs)) => {
@@ -53,8 +57,8 @@ pub fn handle(b: &Broker, req: CreateTopicsRequest, version: i16) -> CreateTopic
     CreateTopicsResponse::default().with_topics(results)
 }
 
-fn fail(r: CreatableTopicResult, code: ErrorCode, msg: &str) -> CreatableTopicResult {
-    r.with_error_code(code.code())
+fn fail(r: CreatableTopicResult, code: i16, msg: &str) -> CreatableTopicResult {
+    r.with_error_code(code)
         .with_error_message(Some(str_bytes(msg)))
         .with_num_partitions(-1)
         .with_replication_factor(-1)
@@ -67,17 +71,17 @@ fn create(
     name: &str,
     t: &CreatableTopic,
     validate_only: bool,
-) -> Result<Created, (ErrorCode, String)> {
-    topics::validate_name(name).map_err(|m| (ErrorCode::InvalidTopicException, m))?;
+) -> Result<Created, (i16, String)> {
+    topics::validate_name(name).map_err(|m| (ErrorCode::InvalidTopicException.code(), m))?;
     if b.store().topic(name).is_some() {
         return Err((
-            ErrorCode::TopicAlreadyExists,
+            ErrorCode::TopicAlreadyExists.code(),
             format!("Topic '{name}' already exists."),
         ));
     }
     if !t.assignments.is_empty() && (t.num_partitions != -1 || t.replication_factor != -1) {
         return Err((
-            ErrorCode::InvalidRequest,
+            ErrorCode::InvalidRequest.code(),
             "Both numPartitions or replicationFactor and replicasAssignments were set. Both cannot be used at the same time.".into(),
         ));
     }
@@ -88,7 +92,7 @@ fn create(
                 || a.broker_ids.len() != 1
             {
                 return Err((
-                    ErrorCode::InvalidReplicaAssignment,
+                    ErrorCode::InvalidReplicaAssignment.code(),
                     format!(
                         "Invalid replica assignment for partition {}: only broker {} exists.",
                         a.partition_index,
@@ -102,7 +106,7 @@ fn create(
         b.config().num_partitions
     } else if t.num_partitions <= 0 {
         return Err((
-            ErrorCode::InvalidPartitions,
+            ErrorCode::InvalidPartitions.code(),
             "Number of partitions was set to an invalid non-positive value.".into(),
         ));
     } else {
@@ -115,20 +119,20 @@ fn create(
     };
     if rf <= 0 {
         return Err((
-            ErrorCode::InvalidReplicationFactor,
+            ErrorCode::InvalidReplicationFactor.code(),
             "Replication factor must be larger than 0, or -1 to use the default value.".into(),
         ));
     }
     if rf > 1 {
         return Err((
-            ErrorCode::InvalidReplicationFactor,
+            ErrorCode::InvalidReplicationFactor.code(),
             format!("Unable to replicate the partition {rf} time(s): The target replication factor of {rf} cannot be reached because only 1 broker(s) are registered."),
         ));
     }
     let mut configs = BTreeMap::new();
     for c in &t.configs {
         topics::validate_config(&c.name, c.value.as_deref())
-            .map_err(|m| (ErrorCode::InvalidConfig, m))?;
+            .map_err(|m| (ErrorCode::InvalidConfig.code(), m))?;
         if let Some(v) = &c.value {
             configs.insert(c.name.to_string(), v.to_string());
         }
@@ -139,7 +143,7 @@ fn create(
     let meta = b
         .store()
         .create_topic(name, partitions, configs)
-        .map_err(|e| (storage_error_code(&e), e.to_string()))?;
+        .map_err(|e| (e.error_code(), e.to_string()))?;
     info!(topic = name, partitions, "created topic");
     Ok((meta.id, meta.partitions, meta.configs))
 }

@@ -6,7 +6,7 @@ use tracing::info;
 
 use super::{str_bytes, topic_name};
 use crate::context::Broker;
-use crate::error::{storage_error_code, ErrorCode};
+use crate::error::ErrorCode;
 
 pub fn handle(b: &Broker, req: DeleteTopicsRequest, _version: i16) -> DeleteTopicsResponse {
     let mut targets: Vec<(Option<String>, uuid::Uuid)> = req
@@ -43,7 +43,7 @@ pub fn handle(b: &Broker, req: DeleteTopicsRequest, _version: i16) -> DeleteTopi
                     r.with_topic_id(meta.id).with_error_code(0)
                 }
                 Err(e) => r
-                    .with_error_code(storage_error_code(&e).code())
+                    .with_error_code(e.error_code())
                     .with_error_message(Some(str_bytes(
                         "This server does not host this topic-partition.",
                     ))),

@@ -14,7 +14,7 @@ use tokio::time::Instant;
 
 use super::{Ctx, Handled, Response};
 use crate::context::Broker;
-use crate::error::{storage_error_code, ErrorCode};
+use crate::error::ErrorCode;
 
 /// Sessionless fetch: Gregor never creates KIP-227 sessions (it answers
 /// session id 0), so clients keep sending full fetch requests.
@@ -47,15 +47,16 @@ pub async fn handle(b: &Broker, ctx: Ctx, req: FetchRequest) -> Handled {
     Handled::Later(Box::pin(async move {
         let deadline = Instant::now() + Duration::from_millis(max_wait);
         let waiter = Arc::new(Notify::new());
-        let parts = loop {
-            // Register before re-reading so that no append slips between.
-            for t in &req.topics {
-                for p in &t.partitions {
-                    if let Some(log) = b.store().partition(&t.topic.0, p.partition) {
-                        log.register_waiter(&waiter);
-                    }
+        // Register once, before re-reading, so that no append slips between:
+        // `notify_one` leaves a permit when nobody is waiting yet.
+        for t in &req.topics {
+            for p in &t.partitions {
+                if let Some(log) = b.store().partition(&t.topic.0, p.partition) {
+                    log.register_waiter(&waiter);
                 }
             }
+        }
+        let parts = loop {
             let (parts, bytes) = read_all(&b, &req);
             if bytes >= req.min_bytes.max(0) as usize || has_error(&parts) {
                 break parts;
@@ -144,7 +145,7 @@ fn read_all(b: &Broker, req: &FetchRequest) -> (FetchResponseParts, usize) {
                         out.last_stable_offset = high_watermark;
                         out.log_start_offset = log_start_offset;
                     }
-                    out.error_code = storage_error_code(&e).code();
+                    out.error_code = e.error_code();
                 }
             }
             partitions.push(out);

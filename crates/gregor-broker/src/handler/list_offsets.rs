@@ -6,7 +6,7 @@ use kafka_protocol::messages::list_offsets_response::{
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
 use crate::context::Broker;
-use crate::error::{storage_error_code, ErrorCode};
+use crate::error::ErrorCode;
 
 const LATEST: i64 = -1;
 const EARLIEST: i64 = -2;
@@ -53,7 +53,7 @@ pub fn handle(b: &Broker, req: ListOffsetsRequest, version: i16) -> ListOffsetsR
                             // leader_epoch exists from v4; the codec refuses it before.
                             .with_leader_epoch(if version >= 4 { 0 } else { -1 }),
                         Ok(None) => base.with_error_code(0),
-                        Err(e) => base.with_error_code(storage_error_code(&e).code()),
+                        Err(e) => base.with_error_code(e.error_code()),
                     }
                 })
                 .collect();

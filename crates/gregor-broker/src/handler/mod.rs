@@ -112,8 +112,8 @@ async fn route(b: &Broker, ctx: Ctx, body: RequestKind) -> Handled {
         RequestKind::OffsetForLeaderEpoch(r) => {
             now(offset_for_leader_epoch::handle(b, r, v).into())
         }
-        RequestKind::CreateTopics(r) => now(create_topics::handle(b, r, v).into()),
-        RequestKind::DeleteTopics(r) => now(delete_topics::handle(b, r, v).into()),
+        RequestKind::CreateTopics(r) => durable(b, create_topics::handle(b, r, v).into()),
+        RequestKind::DeleteTopics(r) => durable(b, delete_topics::handle(b, r, v).into()),
         RequestKind::InitProducerId(r) => now(init_producer_id::handle(b, r, v).into()),
         RequestKind::DescribeConfigs(r) => now(describe_configs::handle(b, r, v).into()),
         RequestKind::DescribeCluster(r) => now(describe_cluster::handle(b, r, v).into()),
@@ -124,6 +124,18 @@ async fn route(b: &Broker, ctx: Ctx, body: RequestKind) -> Handled {
             api_name(ctx.api_key)
         ))),
     }
+}
+
+/// Answers after the store's next durable flush, so that an acknowledged
+/// change (a created or deleted topic) survives a crash.
+fn durable(b: &Broker, kind: ResponseKind) -> Handled {
+    let sync = b.store().sync();
+    Handled::Later(Box::pin(async move {
+        if let Err(e) = sync.await {
+            warn!(cause = %e, "durable flush failed");
+        }
+        Response::Kind(kind)
+    }))
 }
 
 fn finish(ctx: Ctx, r: Response) -> Reply {

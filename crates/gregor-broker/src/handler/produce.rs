@@ -11,7 +11,7 @@ use tracing::{debug, warn};
 
 use super::{str_bytes, Handled, Response};
 use crate::context::{now_ms, Broker};
-use crate::error::{storage_error_code, ErrorCode};
+use crate::error::ErrorCode;
 use crate::topics;
 
 pub fn handle(b: &Broker, req: ProduceRequest, _version: i16) -> Handled {
@@ -152,19 +152,22 @@ fn append(
             .with_log_append_time_ms(out.log_append_time_ms)
             .with_log_start_offset(out.log_start_offset),
         Err(e) => {
-            let code = storage_error_code(&e);
-            if code == ErrorCode::KafkaStorageError {
+            if !e.is_protocol() {
                 warn!(topic, partition, cause = %e, "append failed");
             }
-            err(partition, code, Some(&e.to_string()))
+            err_code(partition, e.error_code(), Some(&e.to_string()))
         }
     }
 }
 
 fn err(partition: i32, code: ErrorCode, msg: Option<&str>) -> PartitionProduceResponse {
+    err_code(partition, code.code(), msg)
+}
+
+fn err_code(partition: i32, code: i16, msg: Option<&str>) -> PartitionProduceResponse {
     PartitionProduceResponse::default()
         .with_index(partition)
-        .with_error_code(code.code())
+        .with_error_code(code)
         .with_base_offset(-1)
         .with_log_append_time_ms(-1)
         .with_log_start_offset(-1)

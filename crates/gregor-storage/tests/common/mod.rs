@@ -8,7 +8,9 @@ use bytes::{Bytes, BytesMut};
 use gregor_protocol::records::{validate_client_batch, BatchHeader};
 use gregor_storage::{AppendOptions, PartitionLog, Store, StoreOptions};
 use kafka_protocol::indexmap::IndexMap;
-use kafka_protocol::records::{Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
+use kafka_protocol::records::{
+    Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+};
 
 /// Idempotent producer fields of a test batch.
 #[derive(Clone, Copy, Debug)]
@@ -78,7 +80,15 @@ pub fn batch_n(n: usize, ts: i64) -> Vec<u8> {
 
 /// An idempotent batch of `n` records.
 pub fn idem(id: i64, epoch: i16, base_seq: i32, n: usize) -> Vec<u8> {
-    batch_with(&vec![1_000; n], Some(Producer { id, epoch, base_seq }), 8)
+    batch_with(
+        &vec![1_000; n],
+        Some(Producer {
+            id,
+            epoch,
+            base_seq,
+        }),
+        8,
+    )
 }
 
 pub fn opts() -> AppendOptions {
@@ -100,10 +110,17 @@ pub fn read_all(p: &PartitionLog) -> Vec<(i64, i64)> {
     let hw = p.high_watermark();
     while next < hw {
         let r = p.read(next, 1).unwrap();
-        assert_eq!(r.batches.len(), 1, "a read below the high watermark returns a batch");
+        assert_eq!(
+            r.batches.len(),
+            1,
+            "a read below the high watermark returns a batch"
+        );
         let b = &r.batches[0];
         let h = validate_client_batch(b).expect("stored batch keeps a valid CRC");
-        assert!(h.base_offset <= next && next <= h.last_offset(), "batch contains the offset read");
+        assert!(
+            h.base_offset <= next && next <= h.last_offset(),
+            "batch contains the offset read"
+        );
         if let Some(&(_, last)) = out.last() {
             assert_eq!(h.base_offset, last + 1, "batches are contiguous");
         }
@@ -130,7 +147,10 @@ pub fn memory() -> Fixture {
 pub fn sled() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open_sled(dir.path(), test_options()).unwrap();
-    Fixture { store, dir: Some(dir) }
+    Fixture {
+        store,
+        dir: Some(dir),
+    }
 }
 
 /// Small cache; no periodic flush, so tests control durability.
