@@ -65,7 +65,11 @@ fn put_array_len(out: &mut BytesMut, flexible: bool, n: usize) {
 
 /// Encodes the response frame (length prefix and response header included)
 /// as chunks to be written in order.
-pub fn encode_fetch_response(correlation_id: i32, version: i16, r: &FetchResponseParts) -> Vec<Bytes> {
+pub fn encode_fetch_response(
+    correlation_id: i32,
+    version: i16,
+    r: &FetchResponseParts,
+) -> Vec<Bytes> {
     let flexible = version >= FLEXIBLE;
     let mut chunks = Vec::new();
     let mut cur = BytesMut::with_capacity(128);

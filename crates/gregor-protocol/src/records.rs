@@ -239,7 +239,10 @@ pub fn batches(data: &[u8]) -> impl Iterator<Item = (BatchHeader, std::ops::Rang
 /// The first record in `batch` whose timestamp is `>= target`: its offset
 /// and timestamp. Decodes (and decompresses) the records, so it is only for
 /// the rare by-timestamp lookups, never for Produce or Fetch.
-pub fn first_record_at_or_after(batch: &Bytes, target: i64) -> Result<Option<(i64, i64)>, BatchError> {
+pub fn first_record_at_or_after(
+    batch: &Bytes,
+    target: i64,
+) -> Result<Option<(i64, i64)>, BatchError> {
     let h = BatchHeader::parse(batch)?;
     if h.is_log_append_time() {
         // Every record carries the batch's append time.

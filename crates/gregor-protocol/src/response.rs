@@ -1,8 +1,8 @@
 //! Response encoding: length prefix, header of the right version, body.
 
 use bytes::{BufMut, BytesMut};
-use kafka_protocol::messages::{ApiKey, ApiVersionsResponse, ResponseHeader, ResponseKind};
 use kafka_protocol::messages::api_versions_response::ApiVersion;
+use kafka_protocol::messages::{ApiKey, ApiVersionsResponse, ResponseHeader, ResponseKind};
 use kafka_protocol::protocol::Encodable;
 
 use crate::error::ProtocolError;
@@ -19,7 +19,7 @@ pub fn encode_response(
     let fail = |e: anyhow::Error| ProtocolError::Encode {
         api: api_name(api_key),
         version,
-        reason: e.to_string(),
+        reason: format!("{e:#}"),
     };
     let mut out = BytesMut::with_capacity(256);
     out.put_i32(0);
@@ -57,5 +57,10 @@ pub fn unsupported_api_versions(correlation_id: i32) -> Result<BytesMut, Protoco
             .with_api_key(ApiKey::ApiVersions as i16)
             .with_min_version(r.min)
             .with_max_version(r.max)]);
-    encode_response(correlation_id, ApiKey::ApiVersions, 0, &ResponseKind::ApiVersions(body))
+    encode_response(
+        correlation_id,
+        ApiKey::ApiVersions,
+        0,
+        &ResponseKind::ApiVersions(body),
+    )
 }

@@ -24,23 +24,53 @@ fn codec<Req: Message, Resp: Message>() -> VersionRange {
     Req::VERSIONS.intersect(&Resp::VERSIONS)
 }
 
-/// `(key, codec range, cap)`: the cap is the highest version the handler
-/// implements; `None` keeps the codec's maximum.
-fn table() -> Vec<(ApiKey, VersionRange, Option<(i16, i16)>)> {
+/// `(key, codec range, cap)`: the cap is the (min, max) the handler
+/// implements; `None` keeps the codec's range.
+type Row = (ApiKey, VersionRange, Option<(i16, i16)>);
+
+fn table() -> Vec<Row> {
     vec![
         // Produce/Fetch v13+ name topics only by id: capped at 12.
-        (ApiKey::Produce, codec::<ProduceRequest, ProduceResponse>(), Some((0, 12))),
-        (ApiKey::Fetch, codec::<FetchRequest, FetchResponse>(), Some((4, 12))),
-        (ApiKey::ListOffsets, codec::<ListOffsetsRequest, ListOffsetsResponse>(), None),
-        (ApiKey::Metadata, codec::<MetadataRequest, MetadataResponse>(), None),
+        (
+            ApiKey::Produce,
+            codec::<ProduceRequest, ProduceResponse>(),
+            Some((0, 12)),
+        ),
+        (
+            ApiKey::Fetch,
+            codec::<FetchRequest, FetchResponse>(),
+            Some((4, 12)),
+        ),
+        (
+            ApiKey::ListOffsets,
+            codec::<ListOffsetsRequest, ListOffsetsResponse>(),
+            None,
+        ),
+        (
+            ApiKey::Metadata,
+            codec::<MetadataRequest, MetadataResponse>(),
+            None,
+        ),
         (
             ApiKey::OffsetForLeaderEpoch,
             codec::<OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse>(),
             None,
         ),
-        (ApiKey::ApiVersions, codec::<ApiVersionsRequest, ApiVersionsResponse>(), None),
-        (ApiKey::CreateTopics, codec::<CreateTopicsRequest, CreateTopicsResponse>(), None),
-        (ApiKey::DeleteTopics, codec::<DeleteTopicsRequest, DeleteTopicsResponse>(), None),
+        (
+            ApiKey::ApiVersions,
+            codec::<ApiVersionsRequest, ApiVersionsResponse>(),
+            None,
+        ),
+        (
+            ApiKey::CreateTopics,
+            codec::<CreateTopicsRequest, CreateTopicsResponse>(),
+            None,
+        ),
+        (
+            ApiKey::DeleteTopics,
+            codec::<DeleteTopicsRequest, DeleteTopicsResponse>(),
+            None,
+        ),
         (
             ApiKey::InitProducerId,
             codec::<InitProducerIdRequest, InitProducerIdResponse>(),
@@ -71,7 +101,11 @@ fn build() -> Vec<ApiRange> {
         .into_iter()
         .map(|(key, codec, cap)| {
             let (min, max, served_min) = match cap {
-                Some((cmin, cmax)) => (cmin.min(codec.min), cmax.min(codec.max), codec.min.max(cmin)),
+                Some((cmin, cmax)) => (
+                    cmin.min(codec.min),
+                    cmax.min(codec.max),
+                    codec.min.max(cmin),
+                ),
                 None => (codec.min, codec.max, codec.min),
             };
             ApiRange {

@@ -47,8 +47,9 @@ pub enum Pending {
 
 /// What a handler produces before encoding.
 pub enum Response {
-    /// A typed response for the codec to encode.
-    Kind(ResponseKind),
+    /// A typed response for the codec to encode (boxed: the enum of every
+    /// response type is large and replies move through queues).
+    Kind(Box<ResponseKind>),
     /// Already-encoded chunks (Fetch).
     Raw(Vec<Bytes>),
     /// No response.
@@ -102,7 +103,7 @@ pub async fn dispatch(broker: &Broker, req: Request) -> Pending {
 
 async fn route(b: &Broker, ctx: Ctx, body: RequestKind) -> Handled {
     let v = ctx.version;
-    let now = |k: ResponseKind| Handled::Now(Response::Kind(k));
+    let now = |k: ResponseKind| Handled::Now(Response::Kind(Box::new(k)));
     match body {
         RequestKind::ApiVersions(r) => now(api_versions::handle(r, v).into()),
         RequestKind::Metadata(r) => now(metadata::handle(b, r, v).into()),
@@ -134,7 +135,7 @@ fn durable(b: &Broker, kind: ResponseKind) -> Handled {
         if let Err(e) = sync.await {
             warn!(cause = %e, "durable flush failed");
         }
-        Response::Kind(kind)
+        Response::Kind(Box::new(kind))
     }))
 }
 

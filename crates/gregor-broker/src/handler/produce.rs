@@ -69,15 +69,15 @@ pub fn handle(b: &Broker, req: ProduceRequest, _version: i16) -> Handled {
             let sync = b.store().sync();
             Handled::Later(Box::pin(async move {
                 match sync.await {
-                    Ok(()) => Response::Kind(ResponseKind::Produce(resp)),
+                    Ok(()) => Response::Kind(Box::new(ResponseKind::Produce(resp))),
                     Err(e) => {
                         warn!(cause = %e, "fsync failed; acks=all produce not acknowledged");
-                        Response::Kind(ResponseKind::Produce(storage_failed(resp)))
+                        Response::Kind(Box::new(ResponseKind::Produce(storage_failed(resp))))
                     }
                 }
             }))
         }
-        _ => Handled::Now(Response::Kind(ResponseKind::Produce(resp))),
+        _ => Handled::Now(Response::Kind(Box::new(ResponseKind::Produce(resp)))),
     }
 }
 
