@@ -2,13 +2,18 @@
 //! version served, and carry the stored bytes untouched.
 
 use bytes::{Buf, Bytes, BytesMut};
-use gregor_protocol::fetch::{encode_fetch_response, FetchPartition, FetchResponseParts, FetchTopic};
+use gregor_protocol::fetch::{
+    encode_fetch_response, FetchPartition, FetchResponseParts, FetchTopic,
+};
 use kafka_protocol::messages::{FetchResponse, ResponseHeader};
 use kafka_protocol::protocol::Decodable;
 
 #[test]
 fn decodes_with_the_codec_for_v4_to_v12() {
-    let stored = vec![Bytes::from_static(b"first-batch-bytes"), Bytes::from_static(b"second")];
+    let stored = vec![
+        Bytes::from_static(b"first-batch-bytes"),
+        Bytes::from_static(b"second"),
+    ];
     let parts = FetchResponseParts {
         throttle_time_ms: 0,
         error_code: 0,

@@ -24,7 +24,10 @@ fn short_frames_are_errors() {
 
 #[test]
 fn negative_and_huge_lengths_are_refused_before_allocation() {
-    assert!(matches!(check_length((-1i32).to_be_bytes(), 1 << 20), Err(ProtocolError::NegativeLength(-1))));
+    assert!(matches!(
+        check_length((-1i32).to_be_bytes(), 1 << 20),
+        Err(ProtocolError::NegativeLength(-1))
+    ));
     assert!(matches!(
         check_length(i32::MAX.to_be_bytes(), 100 << 20),
         Err(ProtocolError::FrameTooLarge { .. })
@@ -41,7 +44,10 @@ fn negative_and_huge_lengths_are_refused_before_allocation() {
 fn unknown_api_key_is_an_error() {
     let mut b = header(12345, 0, 1);
     b.put_i16(-1);
-    assert!(matches!(decode_request(b.freeze()), Err(ProtocolError::UnknownApiKey(12345))));
+    assert!(matches!(
+        decode_request(b.freeze()),
+        Err(ProtocolError::UnknownApiKey(12345))
+    ));
 }
 
 #[test]
@@ -51,16 +57,25 @@ fn unsupported_versions() {
     b.put_i16(-1);
     assert!(matches!(
         decode_request(b.freeze()),
-        Ok(Decoded::UnsupportedApiVersions { correlation_id: 7, version: 99 })
+        Ok(Decoded::UnsupportedApiVersions {
+            correlation_id: 7,
+            version: 99
+        })
     ));
     // Produce v2 is advertised (for old librdkafka) but refused like Kafka 4.
     let mut b = header(0, 2, 1);
     b.put_i16(-1);
-    assert!(matches!(decode_request(b.freeze()), Err(ProtocolError::UnsupportedVersion { .. })));
+    assert!(matches!(
+        decode_request(b.freeze()),
+        Err(ProtocolError::UnsupportedVersion { .. })
+    ));
     // Fetch v13 would need topic ids.
     let mut b = header(1, 13, 1);
     b.put_i16(-1);
-    assert!(matches!(decode_request(b.freeze()), Err(ProtocolError::UnsupportedVersion { .. })));
+    assert!(matches!(
+        decode_request(b.freeze()),
+        Err(ProtocolError::UnsupportedVersion { .. })
+    ));
 }
 
 /// The 8-byte pre-allocation attack: a Metadata v1 request whose topic
@@ -71,13 +86,19 @@ fn huge_array_counts_do_not_preallocate() {
     let mut b = header(3, 1, 1);
     b.put_i16(-1); // null client id
     b.put_i32(i32::MAX);
-    assert!(matches!(decode_request(b.freeze()), Err(ProtocolError::Malformed { .. })));
+    assert!(matches!(
+        decode_request(b.freeze()),
+        Err(ProtocolError::Malformed { .. })
+    ));
     // Same with a compact array in a flexible version (Metadata v9+).
     let mut b = header(3, 12, 1);
     b.put_i16(-1);
     b.put_u8(0); // header tagged fields
     b.put_slice(&[0xff, 0xff, 0xff, 0xff, 0x07]); // uvarint ~ u32::MAX
-    assert!(matches!(decode_request(b.freeze()), Err(ProtocolError::Malformed { .. })));
+    assert!(matches!(
+        decode_request(b.freeze()),
+        Err(ProtocolError::Malformed { .. })
+    ));
 }
 
 #[test]
@@ -130,15 +151,27 @@ fn corrupt_batches_are_refused_with_kafka_codes() {
     // Two batches in one partition → INVALID_RECORD.
     let mut two = batch(1, 0);
     two.extend(batch(1, 0));
-    assert_eq!(validate_client_batch(&two).err().map(|e| e.error_code()), Some(87));
+    assert_eq!(
+        validate_client_batch(&two).err().map(|e| e.error_code()),
+        Some(87)
+    );
     // Length beyond the bytes sent; and a magic 1 batch.
     let mut long = batch(1, 0);
     long[8..12].copy_from_slice(&1000i32.to_be_bytes());
-    assert!(matches!(validate_client_batch(&long), Err(BatchError::BadLength { .. })));
+    assert!(matches!(
+        validate_client_batch(&long),
+        Err(BatchError::BadLength { .. })
+    ));
     let mut v1 = batch(1, 0);
     v1[16] = 1;
-    assert!(matches!(validate_client_batch(&v1), Err(BatchError::UnsupportedMagic(1))));
+    assert!(matches!(
+        validate_client_batch(&v1),
+        Err(BatchError::UnsupportedMagic(1))
+    ));
     // Too short for a header.
-    assert!(matches!(validate_client_batch(&[0u8; 20]), Err(BatchError::Truncated { .. })));
+    assert!(matches!(
+        validate_client_batch(&[0u8; 20]),
+        Err(BatchError::Truncated { .. })
+    ));
     assert!(BatchHeader::parse(&[0u8; 60]).is_err());
 }

@@ -38,7 +38,13 @@ fn encode(n: i64, compression: Compression, base_ts: i64) -> Vec<u8> {
 
 #[test]
 fn client_batches_validate_for_every_codec() {
-    for c in [Compression::None, Compression::Gzip, Compression::Snappy, Compression::Lz4, Compression::Zstd] {
+    for c in [
+        Compression::None,
+        Compression::Gzip,
+        Compression::Snappy,
+        Compression::Lz4,
+        Compression::Zstd,
+    ] {
         let b = encode(5, c, 1_000);
         let h = records::validate_client_batch(&b);
         assert!(h.is_ok(), "{c:?}: {h:?}");
@@ -56,7 +62,9 @@ fn patching_offset_and_epoch_keeps_the_crc() {
     assert!(records::validate_client_batch(&b).is_ok());
     let mut bytes = Bytes::from(b);
     let set = RecordBatchDecoder::decode(&mut bytes).map_err(|e| e.to_string());
-    let offsets: Vec<i64> = set.map(|s| s.records.iter().map(|r| r.offset).collect()).unwrap_or_default();
+    let offsets: Vec<i64> = set
+        .map(|s| s.records.iter().map(|r| r.offset).collect())
+        .unwrap_or_default();
     assert_eq!(offsets, vec![4242, 4243, 4244]);
 }
 
@@ -65,7 +73,11 @@ fn log_append_time_rewrites_max_timestamp_and_crc() {
     let mut b = encode(2, Compression::Gzip, 1_000);
     records::set_log_append_time(&mut b, 99_999);
     let h = records::validate_client_batch(&b).map_err(|e| e.to_string());
-    assert_eq!(h.as_ref().map(|h| (h.is_log_append_time(), h.max_timestamp)), Ok((true, 99_999)));
+    assert_eq!(
+        h.as_ref()
+            .map(|h| (h.is_log_append_time(), h.max_timestamp)),
+        Ok((true, 99_999))
+    );
     let mut bytes = Bytes::from(b);
     let set = RecordBatchDecoder::decode(&mut bytes).map_err(|e| e.to_string());
     assert!(set.is_ok(), "{set:?}");
@@ -74,9 +86,18 @@ fn log_append_time_rewrites_max_timestamp_and_crc() {
 #[test]
 fn first_record_at_or_after_reads_inside_compressed_batches() {
     let b = Bytes::from(encode(5, Compression::Zstd, 1_000)); // ts 1000,1010,..,1040
-    assert_eq!(records::first_record_at_or_after(&b, 0).ok(), Some(Some((0, 1_000))));
-    assert_eq!(records::first_record_at_or_after(&b, 1_015).ok(), Some(Some((2, 1_020))));
-    assert_eq!(records::first_record_at_or_after(&b, 1_041).ok(), Some(None));
+    assert_eq!(
+        records::first_record_at_or_after(&b, 0).ok(),
+        Some(Some((0, 1_000)))
+    );
+    assert_eq!(
+        records::first_record_at_or_after(&b, 1_015).ok(),
+        Some(Some((2, 1_020)))
+    );
+    assert_eq!(
+        records::first_record_at_or_after(&b, 1_041).ok(),
+        Some(None)
+    );
 }
 
 #[test]
@@ -86,8 +107,12 @@ fn batches_iterates_and_stops_at_a_torn_tail() {
     all.extend(encode(3, Compression::Lz4, 0));
     let two = all.len();
     all.extend_from_slice(&encode(1, Compression::None, 0)[..30]);
-    let seen: Vec<(i32, std::ops::Range<usize>)> =
-        records::batches(&all).map(|(h, r)| (h.records_count, r)).collect();
+    let seen: Vec<(i32, std::ops::Range<usize>)> = records::batches(&all)
+        .map(|(h, r)| (h.records_count, r))
+        .collect();
     assert_eq!(seen, vec![(2, 0..one), (3, one..two)]);
-    assert_eq!(BatchHeader::parse(&all).map(|h| h.total_len()).ok(), Some(one));
+    assert_eq!(
+        BatchHeader::parse(&all).map(|h| h.total_len()).ok(),
+        Some(one)
+    );
 }
