@@ -147,7 +147,7 @@ async fn every_advertised_api_has_a_handler() {
         };
         for v in [served_min, k.max_version] {
             let mut conn = b.client().await;
-            let body = RequestKind::default_for(key);
+            let body = RequestKind::default_for(key, v);
             let mut buf = BytesMut::new();
             RequestHeader::default()
                 .with_request_api_key(k.api_key)
@@ -165,10 +165,11 @@ async fn every_advertised_api_has_a_handler() {
 }
 
 trait DefaultFor {
-    fn default_for(key: ApiKey) -> RequestKind;
+    fn default_for(key: ApiKey, version: i16) -> RequestKind;
 }
 impl DefaultFor for RequestKind {
-    fn default_for(key: ApiKey) -> RequestKind {
+    fn default_for(key: ApiKey, version: i16) -> RequestKind {
+        let g = || StrBytes::from_static_str("g");
         match key {
             ApiKey::Produce => RequestKind::Produce(ProduceRequest::default().with_acks(1)),
             ApiKey::Fetch => RequestKind::Fetch(FetchRequest::default().with_max_wait_ms(0)),
@@ -187,6 +188,23 @@ impl DefaultFor for RequestKind {
             ApiKey::DescribeCluster => RequestKind::DescribeCluster(
                 DescribeClusterRequest::default().with_endpoint_type(1),
             ),
+            ApiKey::OffsetCommit => RequestKind::OffsetCommit(OffsetCommitRequest::default().with_generation_id_or_member_epoch(-1)),
+            ApiKey::OffsetFetch if version >= 8 => RequestKind::OffsetFetch(OffsetFetchRequest::default().with_groups(vec![
+                kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestGroup::default().with_group_id(GroupId(g())),
+            ])),
+            ApiKey::OffsetFetch => RequestKind::OffsetFetch(OffsetFetchRequest::default().with_group_id(GroupId(g()))),
+            ApiKey::FindCoordinator if version >= 4 => {
+                RequestKind::FindCoordinator(FindCoordinatorRequest::default().with_coordinator_keys(vec![g()]))
+            }
+            ApiKey::FindCoordinator => RequestKind::FindCoordinator(FindCoordinatorRequest::default().with_key(g())),
+            ApiKey::JoinGroup => RequestKind::JoinGroup(JoinGroupRequest::default()),
+            ApiKey::Heartbeat => RequestKind::Heartbeat(HeartbeatRequest::default()),
+            ApiKey::LeaveGroup => RequestKind::LeaveGroup(LeaveGroupRequest::default()),
+            ApiKey::SyncGroup => RequestKind::SyncGroup(SyncGroupRequest::default()),
+            ApiKey::DescribeGroups => RequestKind::DescribeGroups(DescribeGroupsRequest::default()),
+            ApiKey::ListGroups => RequestKind::ListGroups(ListGroupsRequest::default()),
+            ApiKey::DeleteGroups => RequestKind::DeleteGroups(DeleteGroupsRequest::default()),
+            ApiKey::OffsetDelete => RequestKind::OffsetDelete(OffsetDeleteRequest::default()),
             other => panic!("advertised {other:?} has no test request"),
         }
     }

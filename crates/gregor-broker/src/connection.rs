@@ -59,7 +59,7 @@ pub async fn serve(
             }
         };
         let pending = match decode_request(frame) {
-            Ok(Decoded::Request(req)) => handler::dispatch(&broker, *req).await,
+            Ok(Decoded::Request(req)) => handler::dispatch(&broker, peer, *req).await,
             Ok(Decoded::UnsupportedApiVersions {
                 correlation_id,
                 version,

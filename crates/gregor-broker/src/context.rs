@@ -6,6 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use gregor_storage::{StorageError, Store, TopicMeta};
 
 use crate::config::BrokerConfig;
+use crate::coordinator::{Coordinator, GroupConfig};
 use crate::topics;
 
 /// A handle on the broker's shared state.
@@ -17,6 +18,7 @@ pub struct Broker {
 struct Shared {
     config: BrokerConfig,
     store: Arc<Store>,
+    coordinator: Coordinator,
     advertised_host: String,
     advertised_port: i32,
 }
@@ -50,10 +52,16 @@ impl Broker {
             ),
             None => (adv.clone(), 9092),
         };
+        let coordinator = Coordinator::new(GroupConfig {
+            initial_rebalance_delay_ms: config.group_initial_rebalance_delay_ms,
+            min_session_timeout_ms: config.group_min_session_timeout_ms,
+            max_session_timeout_ms: config.group_max_session_timeout_ms,
+        });
         Broker {
             inner: Arc::new(Shared {
                 config,
                 store,
+                coordinator,
                 advertised_host: host,
                 advertised_port: port,
             }),
@@ -67,6 +75,10 @@ impl Broker {
     /// The store.
     pub fn store(&self) -> &Arc<Store> {
         &self.inner.store
+    }
+    /// The group coordinator.
+    pub fn coordinator(&self) -> &Coordinator {
+        &self.inner.coordinator
     }
     /// This node's id.
     pub fn node_id(&self) -> i32 {

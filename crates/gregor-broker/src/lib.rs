@@ -9,6 +9,7 @@
 pub mod config;
 pub mod connection;
 pub mod context;
+pub mod coordinator;
 pub mod error;
 pub mod handler;
 pub mod retention;

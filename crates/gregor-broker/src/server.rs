@@ -23,6 +23,7 @@ pub async fn run(listener: TcpListener, broker: Broker, shutdown: impl Future<Ou
     let limit = Arc::new(Semaphore::new(broker.config().max_connections.max(1)));
 
     let retention = tokio::spawn(retention::run(broker.clone(), stop_rx.clone()));
+    let timers = tokio::spawn(broker.coordinator().clone().run_timers(stop_rx.clone()));
 
     tokio::select! {
         _ = accept_loop(&listener, &broker, &limit, &stop_rx, &done_tx) => {}
@@ -32,6 +33,7 @@ pub async fn run(listener: TcpListener, broker: Broker, shutdown: impl Future<Ou
     drop(done_tx);
     let _ = done_rx.recv().await;
     let _ = retention.await;
+    let _ = timers.await;
     let store = broker.store().clone();
     match tokio::task::spawn_blocking(move || store.flush_now()).await {
         Ok(Ok(())) => info!("store flushed; bye"),

@@ -86,6 +86,62 @@ fn table() -> Vec<Row> {
             codec::<DescribeClusterRequest, DescribeClusterResponse>(),
             None,
         ),
+        // The classic consumer-group protocol.
+        (
+            ApiKey::OffsetCommit,
+            codec::<OffsetCommitRequest, OffsetCommitResponse>(),
+            None,
+        ),
+        (
+            ApiKey::OffsetFetch,
+            codec::<OffsetFetchRequest, OffsetFetchResponse>(),
+            None,
+        ),
+        (
+            ApiKey::FindCoordinator,
+            codec::<FindCoordinatorRequest, FindCoordinatorResponse>(),
+            None,
+        ),
+        (
+            ApiKey::JoinGroup,
+            codec::<JoinGroupRequest, JoinGroupResponse>(),
+            None,
+        ),
+        (
+            ApiKey::Heartbeat,
+            codec::<HeartbeatRequest, HeartbeatResponse>(),
+            None,
+        ),
+        (
+            ApiKey::LeaveGroup,
+            codec::<LeaveGroupRequest, LeaveGroupResponse>(),
+            None,
+        ),
+        (
+            ApiKey::SyncGroup,
+            codec::<SyncGroupRequest, SyncGroupResponse>(),
+            None,
+        ),
+        (
+            ApiKey::DescribeGroups,
+            codec::<DescribeGroupsRequest, DescribeGroupsResponse>(),
+            None,
+        ),
+        (
+            ApiKey::ListGroups,
+            codec::<ListGroupsRequest, ListGroupsResponse>(),
+            None,
+        ),
+        (
+            ApiKey::DeleteGroups,
+            codec::<DeleteGroupsRequest, DeleteGroupsResponse>(),
+            None,
+        ),
+        (
+            ApiKey::OffsetDelete,
+            codec::<OffsetDeleteRequest, OffsetDeleteResponse>(),
+            None,
+        ),
     ]
 }
 

@@ -30,7 +30,7 @@ use gregor_protocol::{decode_request, Decoded, ProtocolError, Request};
 /// kafka-python with a pinned `api_version=(2, 5)` skips the ApiVersions
 /// check and asks for a group coordinator; the other clients check
 /// ApiVersions and never send an API the broker does not advertise.
-const UNSERVED: &[&str] = &["kafka-python/kafka-python-FindCoordinator-v3-1.bin"];
+const UNSERVED: &[&str] = &[];
 
 /// The clients the capture covers; each must have a folder.
 const CLIENTS: &[&str] = &["kcat", "confluent-kafka", "kafka-python", "java"];

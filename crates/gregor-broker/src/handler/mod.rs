@@ -17,15 +17,26 @@ use crate::context::Broker;
 
 mod api_versions;
 mod create_topics;
+mod delete_groups;
 mod delete_topics;
 mod describe_cluster;
 mod describe_configs;
+mod describe_groups;
 mod fetch;
+mod find_coordinator;
+mod heartbeat;
 mod init_producer_id;
+mod join_group;
+mod leave_group;
+mod list_groups;
 mod list_offsets;
 mod metadata;
+mod offset_commit;
+mod offset_delete;
+mod offset_fetch;
 mod offset_for_leader_epoch;
 mod produce;
+mod sync_group;
 
 /// What to send back for one request.
 pub enum Reply {
@@ -75,14 +86,17 @@ pub struct Ctx {
     pub version: i16,
     /// Correlation id.
     pub correlation_id: i32,
+    /// The client's address.
+    pub peer: std::net::SocketAddr,
 }
 
 /// Runs one request's handler.
-pub async fn dispatch(broker: &Broker, req: Request) -> Pending {
+pub async fn dispatch(broker: &Broker, peer: std::net::SocketAddr, req: Request) -> Pending {
     let ctx = Ctx {
         api_key: req.api_key,
         version: req.version,
         correlation_id: req.header.correlation_id,
+        peer,
     };
     let client_id = req.header.client_id.as_deref().unwrap_or("").to_string();
     let span = debug_span!(
@@ -92,7 +106,9 @@ pub async fn dispatch(broker: &Broker, req: Request) -> Pending {
         correlation_id = ctx.correlation_id,
         client_id = %client_id
     );
-    let handled = route(broker, ctx, req.body).instrument(span.clone()).await;
+    let handled = route(broker, ctx, &client_id, req.body)
+        .instrument(span.clone())
+        .await;
     match handled {
         Handled::Now(r) => Pending::Now(finish(ctx, r)),
         Handled::Later(f) => Pending::Later(Box::pin(
@@ -101,7 +117,7 @@ pub async fn dispatch(broker: &Broker, req: Request) -> Pending {
     }
 }
 
-async fn route(b: &Broker, ctx: Ctx, body: RequestKind) -> Handled {
+async fn route(b: &Broker, ctx: Ctx, client_id: &str, body: RequestKind) -> Handled {
     let v = ctx.version;
     let now = |k: ResponseKind| Handled::Now(Response::Kind(Box::new(k)));
     match body {
@@ -118,6 +134,17 @@ async fn route(b: &Broker, ctx: Ctx, body: RequestKind) -> Handled {
         RequestKind::InitProducerId(r) => now(init_producer_id::handle(b, r, v).into()),
         RequestKind::DescribeConfigs(r) => now(describe_configs::handle(b, r, v).into()),
         RequestKind::DescribeCluster(r) => now(describe_cluster::handle(b, r, v).into()),
+        RequestKind::FindCoordinator(r) => now(find_coordinator::handle(b, r, v).into()),
+        RequestKind::JoinGroup(r) => join_group::handle(b, ctx, client_id, r),
+        RequestKind::SyncGroup(r) => sync_group::handle(b, ctx, r),
+        RequestKind::Heartbeat(r) => now(heartbeat::handle(b, r, v).into()),
+        RequestKind::LeaveGroup(r) => now(leave_group::handle(b, r, v).into()),
+        RequestKind::OffsetCommit(r) => offset_commit::handle(b, r, v),
+        RequestKind::OffsetFetch(r) => now(offset_fetch::handle(b, r, v).into()),
+        RequestKind::DescribeGroups(r) => now(describe_groups::handle(b, r, v).into()),
+        RequestKind::ListGroups(r) => now(list_groups::handle(b, r, v).into()),
+        RequestKind::DeleteGroups(r) => now(delete_groups::handle(b, r, v).into()),
+        RequestKind::OffsetDelete(r) => now(offset_delete::handle(b, r, v).into()),
         // The decoder refuses APIs missing from the versions table, so this
         // only fires if the table and this match disagree.
         _ => Handled::Now(Response::Close(format!(

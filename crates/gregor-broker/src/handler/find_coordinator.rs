@@ -1,0 +1,74 @@
+//! FindCoordinator (10): this node coordinates every group. Single key
+//! (v0–3) and the batch form (v4+).
+
+use kafka_protocol::messages::find_coordinator_response::Coordinator;
+use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
+use kafka_protocol::protocol::StrBytes;
+
+use super::str_bytes;
+use crate::context::Broker;
+use crate::error::ErrorCode;
+
+const GROUP: i8 = 0;
+const TRANSACTION: i8 = 1;
+
+/// (error, message) for a key, or None when this node coordinates it.
+fn check(key_type: i8) -> Option<(i16, &'static str)> {
+    match key_type {
+        GROUP => None,
+        // No transaction coordinator yet: the answer Kafka gives while its
+        // transaction state topic cannot be created; clients retry it.
+        TRANSACTION => Some((
+            ErrorCode::CoordinatorNotAvailable.code(),
+            "Transactions are not supported by this broker yet.",
+        )),
+        _ => Some((ErrorCode::InvalidRequest.code(), "Unsupported key type.")),
+    }
+}
+
+pub fn handle(b: &Broker, req: FindCoordinatorRequest, version: i16) -> FindCoordinatorResponse {
+    let node = BrokerId(b.node_id());
+    if version >= 4 {
+        let coordinators = req
+            .coordinator_keys
+            .into_iter()
+            .map(|key: StrBytes| {
+                let c = Coordinator::default().with_key(key);
+                match check(req.key_type) {
+                    None => c
+                        .with_node_id(node)
+                        .with_host(str_bytes(b.host()))
+                        .with_port(b.port())
+                        .with_error_code(0),
+                    Some((code, msg)) => c
+                        .with_node_id(BrokerId(-1))
+                        .with_host(str_bytes(""))
+                        .with_port(-1)
+                        .with_error_code(code)
+                        .with_error_message(Some(str_bytes(msg))),
+                }
+            })
+            .collect();
+        return FindCoordinatorResponse::default().with_coordinators(coordinators);
+    }
+    let r = FindCoordinatorResponse::default();
+    match check(req.key_type) {
+        None => r
+            .with_error_code(0)
+            .with_node_id(node)
+            .with_host(str_bytes(b.host()))
+            .with_port(b.port()),
+        Some((code, msg)) => {
+            let r = r
+                .with_error_code(code)
+                .with_node_id(BrokerId(-1))
+                .with_host(str_bytes(""))
+                .with_port(-1);
+            if version >= 1 {
+                r.with_error_message(Some(str_bytes(msg)))
+            } else {
+                r
+            }
+        }
+    }
+}
