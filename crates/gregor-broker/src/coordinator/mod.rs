@@ -409,3 +409,6 @@ pub fn consumer_subscription_topics(meta: &[u8]) -> Vec<String> {
         _ => Vec::new(),
     }
 }
+
+#[cfg(test)]
+mod tests;
