@@ -842,3 +842,41 @@ async fn every_version_of_the_data_path_encodes() {
     }
     b.shutdown().await;
 }
+
+/// `message.timestamp.type=LogAppendTime`: the broker stamps the batch
+/// (attribute bit and max timestamp, CRC recomputed) and says so.
+#[tokio::test]
+async fn log_append_time_topics_are_stamped_by_the_broker() {
+    let b = TestBroker::start(&[]).await;
+    let mut c = b.client().await;
+    assert_eq!(create(&mut c, "lat", 1, &[("message.timestamp.type", "LogAppendTime")]).await, 0);
+    let before = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    let r: ProduceResponse = c.call(ApiKey::Produce, 9, &produce_req("lat", 0, -1, batch(3, 1_000, None, Compression::Gzip))).await;
+    let p = &r.responses[0].partition_responses[0];
+    assert_eq!(p.error_code, 0);
+    assert!(p.log_append_time_ms >= before, "log_append_time_ms {}", p.log_append_time_ms);
+    let f: FetchResponse = c.call(ApiKey::Fetch, 12, &fetch_req("lat", 0, 0, 0, 1 << 20)).await;
+    let recs = f.responses[0].partitions[0].records.clone().unwrap();
+    let h = gregor_protocol::records::validate_client_batch(&recs).unwrap();
+    assert!(h.is_log_append_time());
+    assert_eq!(h.max_timestamp, p.log_append_time_ms);
+    b.shutdown().await;
+}
+
+/// Time retention deletes whole old batches and moves the log start;
+/// fetching below it is OFFSET_OUT_OF_RANGE.
+#[tokio::test]
+async fn retention_by_time_moves_the_log_start() {
+    let b = TestBroker::start(&[]).await;
+    let mut c = b.client().await;
+    assert_eq!(create(&mut c, "ret", 1, &[("retention.ms", "60000")]).await, 0);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    produce(&mut c, "ret", 0, batch(4, now - 3_600_000, None, Compression::None)).await;
+    produce(&mut c, "ret", 0, batch(2, now, None, Compression::None)).await;
+    let broker = gregor_broker::Broker::new(gregor_broker::BrokerConfig::default(), b.store.clone());
+    assert_eq!(gregor_broker::retention::enforce_once(&broker), 4);
+    let r: FetchResponse = c.call(ApiKey::Fetch, 12, &fetch_req("ret", 0, 0, 0, 1 << 20)).await;
+    let p = &r.responses[0].partitions[0];
+    assert_eq!((p.error_code, p.log_start_offset, p.high_watermark), (1, 4, 6));
+    b.shutdown().await;
+}
