@@ -849,13 +849,37 @@ async fn every_version_of_the_data_path_encodes() {
 async fn log_append_time_topics_are_stamped_by_the_broker() {
     let b = TestBroker::start(&[]).await;
     let mut c = b.client().await;
-    assert_eq!(create(&mut c, "lat", 1, &[("message.timestamp.type", "LogAppendTime")]).await, 0);
-    let before = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
-    let r: ProduceResponse = c.call(ApiKey::Produce, 9, &produce_req("lat", 0, -1, batch(3, 1_000, None, Compression::Gzip))).await;
+    assert_eq!(
+        create(
+            &mut c,
+            "lat",
+            1,
+            &[("message.timestamp.type", "LogAppendTime")]
+        )
+        .await,
+        0
+    );
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let r: ProduceResponse = c
+        .call(
+            ApiKey::Produce,
+            9,
+            &produce_req("lat", 0, -1, batch(3, 1_000, None, Compression::Gzip)),
+        )
+        .await;
     let p = &r.responses[0].partition_responses[0];
     assert_eq!(p.error_code, 0);
-    assert!(p.log_append_time_ms >= before, "log_append_time_ms {}", p.log_append_time_ms);
-    let f: FetchResponse = c.call(ApiKey::Fetch, 12, &fetch_req("lat", 0, 0, 0, 1 << 20)).await;
+    assert!(
+        p.log_append_time_ms >= before,
+        "log_append_time_ms {}",
+        p.log_append_time_ms
+    );
+    let f: FetchResponse = c
+        .call(ApiKey::Fetch, 12, &fetch_req("lat", 0, 0, 0, 1 << 20))
+        .await;
     let recs = f.responses[0].partitions[0].records.clone().unwrap();
     let h = gregor_protocol::records::validate_client_batch(&recs).unwrap();
     assert!(h.is_log_append_time());
@@ -869,14 +893,129 @@ async fn log_append_time_topics_are_stamped_by_the_broker() {
 async fn retention_by_time_moves_the_log_start() {
     let b = TestBroker::start(&[]).await;
     let mut c = b.client().await;
-    assert_eq!(create(&mut c, "ret", 1, &[("retention.ms", "60000")]).await, 0);
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
-    produce(&mut c, "ret", 0, batch(4, now - 3_600_000, None, Compression::None)).await;
+    assert_eq!(
+        create(&mut c, "ret", 1, &[("retention.ms", "60000")]).await,
+        0
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    produce(
+        &mut c,
+        "ret",
+        0,
+        batch(4, now - 3_600_000, None, Compression::None),
+    )
+    .await;
     produce(&mut c, "ret", 0, batch(2, now, None, Compression::None)).await;
-    let broker = gregor_broker::Broker::new(gregor_broker::BrokerConfig::default(), b.store.clone());
+    let broker =
+        gregor_broker::Broker::new(gregor_broker::BrokerConfig::default(), b.store.clone());
     assert_eq!(gregor_broker::retention::enforce_once(&broker), 4);
-    let r: FetchResponse = c.call(ApiKey::Fetch, 12, &fetch_req("ret", 0, 0, 0, 1 << 20)).await;
+    let r: FetchResponse = c
+        .call(ApiKey::Fetch, 12, &fetch_req("ret", 0, 0, 0, 1 << 20))
+        .await;
     let p = &r.responses[0].partitions[0];
-    assert_eq!((p.error_code, p.log_start_offset, p.high_watermark), (1, 4, 6));
+    assert_eq!(
+        (p.error_code, p.log_start_offset, p.high_watermark),
+        (1, 4, 6)
+    );
+    b.shutdown().await;
+}
+
+/// assign() users commit with generation -1 and no member id; OffsetFetch
+/// returns it (v1–7 and the v8+ multi-group form), -1 when nothing is
+/// committed, and the commit survives a restart on the same store.
+#[tokio::test]
+async fn offsets_commit_and_fetch_for_simple_consumers() {
+    use kafka_protocol::messages::offset_commit_request::{
+        OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+    };
+    use kafka_protocol::messages::offset_fetch_request::{
+        OffsetFetchRequestGroup, OffsetFetchRequestTopic, OffsetFetchRequestTopics,
+    };
+    let b = TestBroker::start(&[]).await;
+    let mut c = b.client().await;
+    assert_eq!(create(&mut c, "oc", 2, &[]).await, 0);
+    let commit = OffsetCommitRequest::default()
+        .with_group_id(GroupId(StrBytes::from_static_str("simple")))
+        .with_generation_id_or_member_epoch(-1)
+        .with_member_id(StrBytes::from_static_str(""))
+        .with_topics(vec![
+            OffsetCommitRequestTopic::default()
+                .with_name(tn("oc"))
+                .with_partitions(vec![OffsetCommitRequestPartition::default()
+                    .with_partition_index(1)
+                    .with_committed_offset(42)
+                    .with_committed_leader_epoch(0)
+                    .with_committed_metadata(Some(StrBytes::from_static_str("meta")))]),
+            OffsetCommitRequestTopic::default()
+                .with_name(tn("missing"))
+                .with_partitions(vec![OffsetCommitRequestPartition::default()
+                    .with_partition_index(0)
+                    .with_committed_offset(1)]),
+        ]);
+    let r: OffsetCommitResponse = c.call(ApiKey::OffsetCommit, 8, &commit).await;
+    assert_eq!(r.topics[0].partitions[0].error_code, 0);
+    assert_eq!(r.topics[1].partitions[0].error_code, 3);
+    // A commit with a generation for a group that does not exist.
+    let r: OffsetCommitResponse = c
+        .call(
+            ApiKey::OffsetCommit,
+            8,
+            &commit
+                .clone()
+                .with_group_id(GroupId(StrBytes::from_static_str("nobody")))
+                .with_generation_id_or_member_epoch(3),
+        )
+        .await;
+    assert_eq!(r.topics[0].partitions[0].error_code, 22);
+    let store = b.store.clone();
+    b.shutdown().await;
+    let b = TestBroker::start_on(store, &[]).await;
+    let mut c = b.client().await;
+    let v7 = OffsetFetchRequest::default()
+        .with_group_id(GroupId(StrBytes::from_static_str("simple")))
+        .with_topics(Some(vec![OffsetFetchRequestTopic::default()
+            .with_name(tn("oc"))
+            .with_partition_indexes(vec![0, 1])]));
+    let r: OffsetFetchResponse = c.call(ApiKey::OffsetFetch, 7, &v7).await;
+    let ps = &r.topics[0].partitions;
+    assert_eq!((ps[0].committed_offset, ps[1].committed_offset), (-1, 42));
+    assert_eq!(ps[1].metadata.as_deref(), Some("meta"));
+    let v9 = OffsetFetchRequest::default().with_groups(vec![
+        OffsetFetchRequestGroup::default()
+            .with_group_id(GroupId(StrBytes::from_static_str("simple")))
+            .with_topics(None),
+        OffsetFetchRequestGroup::default()
+            .with_group_id(GroupId(StrBytes::from_static_str("other")))
+            .with_topics(Some(vec![OffsetFetchRequestTopics::default()
+                .with_name(tn("oc"))
+                .with_partition_indexes(vec![0])])),
+    ]);
+    let r: OffsetFetchResponse = c.call(ApiKey::OffsetFetch, 9, &v9).await;
+    assert_eq!(r.groups[0].topics[0].partitions[0].committed_offset, 42);
+    assert_eq!(r.groups[1].topics[0].partitions[0].committed_offset, -1);
+    let l: ListGroupsResponse = c
+        .call(ApiKey::ListGroups, 4, &ListGroupsRequest::default())
+        .await;
+    assert!(l
+        .groups
+        .iter()
+        .any(|g| &*g.group_id.0 == "simple" && &*g.group_state == "Empty"));
+    let d: DeleteGroupsResponse = c
+        .call(
+            ApiKey::DeleteGroups,
+            2,
+            &DeleteGroupsRequest::default().with_groups_names(vec![
+                GroupId(StrBytes::from_static_str("simple")),
+                GroupId(StrBytes::from_static_str("ghost")),
+            ]),
+        )
+        .await;
+    assert_eq!(
+        d.results.iter().map(|r| r.error_code).collect::<Vec<_>>(),
+        vec![0, 69]
+    );
     b.shutdown().await;
 }
