@@ -9,7 +9,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context as _, Result};
@@ -17,6 +17,7 @@ use rdkafka::client::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::ConsumerContext;
 use rdkafka::error::KafkaError;
+use rdkafka::Statistics;
 
 /// How long a starting broker may take to print its ready line.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -74,12 +75,19 @@ pub struct BrokerBuilder {
     ephemeral: bool,
     props: Vec<(String, String)>,
     args: Vec<String>,
+    data_dir: Option<PathBuf>,
 }
 
 impl BrokerBuilder {
     /// Use `--ephemeral` (in-memory storage) instead of a data dir.
     pub fn ephemeral(mut self) -> Self {
         self.ephemeral = true;
+        self
+    }
+    /// Use an existing data dir (kept after the broker is dropped) instead
+    /// of a fresh temporary one.
+    pub fn data_dir(mut self, dir: &Path) -> Self {
+        self.data_dir = Some(dir.to_owned());
         self
     }
     /// `-o key=value`: a Kafka-named broker property.
@@ -102,10 +110,15 @@ impl BrokerBuilder {
                 bin.display()
             );
         }
-        let data_dir = tempfile::Builder::new()
-            .prefix("gregor-compat-")
-            .tempdir()
-            .context("creating the broker data dir")?;
+        let data_dir = match &self.data_dir {
+            Some(d) => DataDir::Given(d.clone()),
+            None => DataDir::Temp(
+                tempfile::Builder::new()
+                    .prefix("gregor-compat-")
+                    .tempdir()
+                    .context("creating the broker data dir")?,
+            ),
+        };
         let mut broker = Broker {
             bin,
             opts: self,
@@ -121,6 +134,11 @@ impl BrokerBuilder {
     }
 }
 
+enum DataDir {
+    Temp(tempfile::TempDir),
+    Given(PathBuf),
+}
+
 enum ReaderEvent {
     Ready(String),
     Eof,
@@ -131,7 +149,7 @@ enum ReaderEvent {
 pub struct Broker {
     bin: PathBuf,
     opts: BrokerBuilder,
-    data_dir: tempfile::TempDir,
+    data_dir: DataDir,
     addr: Option<String>,
     child: Option<Child>,
     log: LogSink,
@@ -155,7 +173,10 @@ impl Broker {
     }
 
     pub fn data_dir(&self) -> &Path {
-        self.data_dir.path()
+        match &self.data_dir {
+            DataDir::Temp(t) => t.path(),
+            DataDir::Given(p) => p,
+        }
     }
 
     pub fn pid(&self) -> Option<u32> {
@@ -182,13 +203,16 @@ impl Broker {
             bail!("broker already running (pid {:?})", self.pid());
         }
         self.starts += 1;
-        let listen = self.addr.clone().unwrap_or_else(|| "127.0.0.1:0".to_owned());
+        let listen = self
+            .addr
+            .clone()
+            .unwrap_or_else(|| "127.0.0.1:0".to_owned());
         let mut cmd = Command::new(&self.bin);
         cmd.arg("serve").arg("--listen").arg(&listen);
         if self.opts.ephemeral {
             cmd.arg("--ephemeral");
         } else {
-            cmd.arg("--data-dir").arg(self.data_dir.path());
+            cmd.arg("--data-dir").arg(self.data_dir());
         }
         for (k, v) in &self.opts.props {
             cmd.arg("-o").arg(format!("{k}={v}"));
@@ -198,7 +222,9 @@ impl Broker {
             cmd.env("RUST_LOG", level);
         }
         cmd.env("NO_COLOR", "1");
-        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         self.log.push(format!(
             "=== harness: start #{} {:?} ===",
             self.starts,
@@ -209,8 +235,14 @@ impl Broker {
             .with_context(|| format!("spawning {}", self.bin.display()))?;
 
         let (tx, rx) = mpsc::channel();
-        let stderr = child.stderr.take().ok_or_else(|| anyhow!("no stderr pipe"))?;
-        let stdout = child.stdout.take().ok_or_else(|| anyhow!("no stdout pipe"))?;
+        let stderr = child
+            .stderr
+            .take()
+            .ok_or_else(|| anyhow!("no stderr pipe"))?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| anyhow!("no stdout pipe"))?;
         spawn_reader(stderr, "", self.log.clone(), Some(tx));
         spawn_reader(stdout, "[stdout] ", self.log.clone(), None);
         self.child = Some(child);
@@ -219,8 +251,8 @@ impl Broker {
         loop {
             match rx.recv_timeout(Duration::from_millis(100)) {
                 Ok(ReaderEvent::Ready(addr)) => {
-                    if let Some(prev) = &self.addr {
-                        if *prev != addr {
+                    if let Some(prev) = self.addr.clone() {
+                        if prev != addr {
                             self.kill_quietly();
                             bail!(
                                 "broker restarted on {addr}, expected the previous address {prev}\n{}",
@@ -305,8 +337,12 @@ impl Broker {
 
     /// SIGKILL the process and reap it. Start it again with [`Broker::start`].
     pub fn kill9(&mut self) -> Result<()> {
-        let mut child = self.child.take().ok_or_else(|| anyhow!("broker is not running"))?;
-        self.log.push(format!("=== harness: SIGKILL pid {} ===", child.id()));
+        let mut child = self
+            .child
+            .take()
+            .ok_or_else(|| anyhow!("broker is not running"))?;
+        self.log
+            .push(format!("=== harness: SIGKILL pid {} ===", child.id()));
         child.kill().context("SIGKILL")?;
         let status = child.wait().context("reaping the killed broker")?;
         self.log.push(format!("=== harness: killed ({status}) ==="));
@@ -358,11 +394,27 @@ impl Drop for Broker {
             eprintln!(
                 "--- gregor log (broker at {}, data dir {}) ---\n{}",
                 self.bootstrap(),
-                self.data_dir.path().display(),
+                self.data_dir().display(),
                 self.log_tail(200)
             );
         }
     }
+}
+
+/// Recursively copy a directory (e.g. a stopped broker's data dir).
+pub fn copy_dir(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to).with_context(|| format!("mkdir {}", to.display()))?;
+    for entry in std::fs::read_dir(from).with_context(|| format!("reading {}", from.display()))? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), &target)
+                .with_context(|| format!("copying {}", entry.path().display()))?;
+        }
+    }
+    Ok(())
 }
 
 fn cmd_line(cmd: &Command) -> String {
@@ -470,6 +522,7 @@ pub struct CapturingContext {
     name: String,
     sink: LogSink,
     errors: LogSink,
+    stats: Arc<(Mutex<Option<Statistics>>, Condvar)>,
 }
 
 impl CapturingContext {
@@ -478,6 +531,32 @@ impl CapturingContext {
             name: name.to_owned(),
             sink: sink.clone(),
             errors: LogSink::default(),
+            stats: Arc::default(),
+        }
+    }
+
+    /// Wait (at most `timeout`) for a statistics report (needs
+    /// `statistics.interval.ms`) satisfying `pred`; returns it.
+    pub fn wait_stats(
+        &self,
+        timeout: Duration,
+        pred: impl Fn(&Statistics) -> bool,
+    ) -> Result<Statistics> {
+        let (lock, cv) = &*self.stats;
+        let guard = lock.lock().unwrap_or_else(|e| e.into_inner());
+        let (guard, _) = cv
+            .wait_timeout_while(guard, timeout, |s| !s.as_ref().is_some_and(&pred))
+            .unwrap_or_else(|e| e.into_inner());
+        match guard.as_ref() {
+            Some(s) if pred(s) => Ok(s.clone()),
+            Some(s) => bail!(
+                "[{}] no matching statistics within {timeout:?}; last: txmsgs={} txmsg_bytes={} tx_bytes={}",
+                self.name,
+                s.txmsgs,
+                s.txmsg_bytes,
+                s.tx_bytes
+            ),
+            None => bail!("[{}] no statistics report within {timeout:?}", self.name),
         }
     }
     /// Global errors reported to this client (`error_cb`).
@@ -496,6 +575,12 @@ impl ClientContext for CapturingContext {
         let line = format!("[{}] ERROR {error}: {reason}", self.name);
         self.errors.push(line.clone());
         self.sink.push(line);
+    }
+
+    fn stats(&self, statistics: Statistics) {
+        let (lock, cv) = &*self.stats;
+        *lock.lock().unwrap_or_else(|e| e.into_inner()) = Some(statistics);
+        cv.notify_all();
     }
 }
 
