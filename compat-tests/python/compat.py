@@ -16,6 +16,7 @@ consumes everything back as `Got`s and calls `verify`, which checks:
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from collections import Counter, defaultdict
@@ -111,6 +112,8 @@ def verify(
     check_timestamps: bool = True,
 ) -> None:
     problems: list[str] = []
+    # records produced without an explicit timestamp are stamped by the client
+    check_timestamps = check_timestamps and all(r.timestamp is not None for r in produced)
 
     def problem(msg: str) -> None:
         problems.append(msg)
@@ -202,6 +205,39 @@ def verify(
         raise AssertionError("records differ:\n  " + "\n  ".join(problems[:20]))
 
 
+_MSGSET_RE = re.compile(r"Produce MessageSet with (\d+) message\(s\) \(.*?, (\w+)\)")
+
+
+def messageset_codecs(log: str) -> tuple[dict[str, int], list[tuple[int, str]]]:
+    """From librdkafka's debug=msg log: messages sent per codec, and every
+    (messages, codec) MessageSet."""
+    sets = [(int(n), c) for n, c in _MSGSET_RE.findall(log)]
+    per_codec: dict[str, int] = {}
+    for n, c in sets:
+        per_codec[c] = per_codec.get(c, 0) + n
+    return per_codec, sets
+
+
+def assert_compressed_with(log: str, codec: str, total: int) -> None:
+    """Every record went out in MessageSets compressed with `codec`, except
+    tiny sets: librdkafka sends a set uncompressed when compressing does not
+    make it smaller (one short record)."""
+    per_codec, sets = messageset_codecs(log)
+    assert sets, f"no 'Produce MessageSet' lines in librdkafka's debug log:\n{log[-3000:]}"
+    # a retried set is logged again, so the sets may hold more than `total`
+    assert sum(per_codec.values()) >= total, f"MessageSets hold {per_codec} messages, produced {total}"
+    if codec in ("none", "uncompressed"):
+        assert set(per_codec) == {"uncompressed"}, f"messages per codec: {per_codec}"
+        return
+    big_plain = [n for n, c in sets if c == "uncompressed" and n > 5]
+    assert set(per_codec) <= {codec, "uncompressed"}, f"messages per codec: {per_codec}"
+    assert not big_plain and per_codec.get(codec, 0) >= 0.9 * total, (
+        f"librdkafka did not compress with {codec}: messages per codec {per_codec} "
+        f"(librdkafka enables lz4 only if the broker advertises FindCoordinator, "
+        f"and before 2.11.1 gzip/snappy/lz4 only if it advertises Produce v0)"
+    )
+
+
 def wait_until(pred, timeout: float, what: str, interval: float = 0.05):
     """Polls pred() until it returns a truthy value or the deadline passes."""
     deadline = time.monotonic() + timeout
@@ -230,12 +266,52 @@ def ck_create_topic(bootstrap: str, topic: str, partitions: int, timeout: float 
         request_timeout=timeout,
     )
     futs[topic].result(timeout=timeout)  # raises KafkaException on error
-    md = admin.list_topics(topic, timeout=timeout)
-    t = md.topics[topic]
-    assert t.error is None, f"metadata for {topic}: {t.error}"
-    assert sorted(t.partitions) == list(range(partitions)), (
-        f"metadata for {topic} lists partitions {sorted(t.partitions)}"
-    )
+    # Kafka answers CreateTopics before every metadata cache has the topic
+    seen = []
+
+    def visible():
+        t = admin.list_topics(topic, timeout=timeout).topics[topic]
+        seen[:] = [t.error, sorted(t.partitions)]
+        return t.error is None and sorted(t.partitions) == list(range(partitions))
+
+    try:
+        wait_until(visible, timeout, f"{topic} in the metadata", interval=0.05)
+    except AssertionError:
+        raise AssertionError(
+            f"metadata for {topic} after CreateTopics: error {seen[0]}, partitions {seen[1]}"
+        ) from None
+    wait_leaders_ready(bootstrap, topic, partitions, timeout)
+
+
+def wait_leaders_ready(bootstrap: str, topic: str, partitions: int, timeout: float = 30) -> None:
+    """Waits until every partition's leader answers ListOffsets, and asserts
+    the new topic is empty. Gregor is ready as soon as CreateTopics returns;
+    Apache Kafka (in a differential run) may answer NOT_LEADER for a moment,
+    which would turn into retries (reordering without idempotence) or, with
+    acks=0, into silently lost records."""
+    from confluent_kafka import KafkaException, TopicPartition
+
+    c = ck_consumer(bootstrap)
+    errors: list = []
+
+    def ready():
+        try:
+            return {
+                p: c.get_watermark_offsets(TopicPartition(topic, p), timeout=10, cached=False)
+                for p in range(partitions)
+            }
+        except KafkaException as e:
+            errors[:] = [e]
+            return None
+
+    try:
+        try:
+            wm = wait_until(ready, timeout, f"leaders of {topic}", interval=0.05)
+        except AssertionError:
+            raise AssertionError(f"ListOffsets on {topic} kept failing: {errors}") from None
+        assert wm == {p: (0, 0) for p in range(partitions)}, f"new topic {topic} has watermarks {wm}"
+    finally:
+        c.close()
 
 
 def ck_produce(
@@ -245,15 +321,31 @@ def ck_produce(
     *,
     timeout: float = 120,
     expect_offsets: bool = True,
+    debug_log: list | None = None,
     **conf,
 ) -> dict[int, tuple[int, int]]:
     """Produces `recs`; returns seq -> (partition, offset) from the delivery
-    reports. Asserts every delivery report succeeded."""
+    reports. Asserts every delivery report succeeded. With `debug_log`, the
+    lines of librdkafka's `debug=msg` log are appended to it."""
     from confluent_kafka import Producer
 
     cfg = {"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 5}
     cfg.update(conf)
-    p = Producer(cfg)
+    if debug_log is not None:
+        import logging
+
+        class Sink(logging.Handler):
+            def emit(self, record):
+                debug_log.append(record.getMessage())
+
+        logger = logging.getLogger(f"rdkafka-{uuid.uuid4().hex}")
+        logger.propagate = False
+        logger.setLevel(logging.DEBUG)
+        logger.addHandler(Sink())
+        cfg["debug"] = "msg"
+        p = Producer(cfg, logger=logger)
+    else:
+        p = Producer(cfg)
     acked: dict[int, tuple[int, int]] = {}
     errors: list[str] = []
 
@@ -286,7 +378,7 @@ def ck_produce(
     assert not errors, f"{len(errors)} delivery errors, e.g. {errors[:5]}"
     assert len(acked) == len(recs), f"{len(acked)} delivery reports for {len(recs)} records"
     if expect_offsets:
-        bad = [(s, po) for s, po in acked.items() if po[1] < 0]
+        bad = [(s, po) for s, po in acked.items() if po[1] is None or po[1] < 0]
         assert not bad, f"delivery reports without offsets: {bad[:5]}"
     return acked
 
@@ -307,7 +399,7 @@ def ck_consumer(bootstrap: str, **conf):
 
 
 def ck_consume_all(
-    bootstrap: str, topic: str, partitions: int, *, timeout: float = 120, **conf
+    bootstrap: str, topic: str, partitions: int, *, timeout: float = 60, **conf
 ) -> list[Got]:
     """assign() every partition from the beginning and read until each has
     reported end-of-partition."""
@@ -315,6 +407,13 @@ def ck_consume_all(
 
     c = ck_consumer(bootstrap, **conf)
     try:
+        # fail fast, and clearly, on a missing topic or a wrong partition count
+        # (a consumer does not auto-create topics)
+        md = c.list_topics(topic, timeout=30).topics.get(topic)
+        assert md is not None and md.error is None, f"metadata for {topic}: {md and md.error}"
+        assert sorted(md.partitions) == list(range(partitions)), (
+            f"{topic} has partitions {sorted(md.partitions)}, expected {partitions}"
+        )
         c.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(partitions)])
         got: list[Got] = []
         eof: set[int] = set()
@@ -378,6 +477,7 @@ def kp_create_topic(bootstrap: str, topic: str, partitions: int) -> None:
         ), f"describe_topics: {meta}"
     finally:
         admin.close()
+    wait_leaders_ready(bootstrap, topic, partitions)
 
 
 def kp_produce(
@@ -420,7 +520,7 @@ def kp_produce(
 
 
 def kp_consume_all(
-    bootstrap: str, topic: str, partitions: int, *, timeout: float = 120, **conf
+    bootstrap: str, topic: str, partitions: int, *, timeout: float = 60, **conf
 ) -> list[Got]:
     """assign() + seek_to_beginning(); read until every partition's position
     reaches its end offset (as listed before reading)."""

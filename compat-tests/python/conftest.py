@@ -7,6 +7,10 @@ configured) ones. Extra arguments for `broker` come from the marker
 
 Environment:
   GREGOR_BIN  path of the gregor binary (default: <repo>/target/debug/gregor)
+  COMPAT_EXTERNAL_BOOTSTRAP=host:port  run the client tests against a broker
+      that is already running (e.g. Apache Kafka, for a differential run); no
+      gregor is started and the tests that stop, restart or kill the broker,
+      or that need its process, are skipped
 
 When a test fails, the log of every broker it used is attached to the
 report (section "gregor log").
@@ -96,7 +100,8 @@ class Broker:
                 pytrace=False,
             )
         cmd = self.command()
-        env = dict(os.environ)
+        # the command line alone configures it: no stray GREGOR_LISTEN etc.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("GREGOR_")}
         env.setdefault("NO_COLOR", "1")
         self.runs += 1
         with self._cond:
@@ -221,9 +226,36 @@ class Broker:
             self.stop()
 
 
+class ExternalBroker:
+    """A broker this suite did not start (COMPAT_EXTERNAL_BOOTSTRAP)."""
+
+    name = "external"
+    log = ""
+
+    def __init__(self, bootstrap: str):
+        self.bootstrap = bootstrap
+        self.port = int(bootstrap.rpartition(":")[2])
+
+    def alive(self) -> bool:
+        return True
+
+    def _unsupported(self, *_a, **_k):
+        pytest.skip("needs a broker process started by the suite")
+
+    start = stop = kill9 = restart = _unsupported
+    pid = None  # no process to inspect
+
+    def close(self) -> None:
+        pass
+
+
 def pytest_configure(config):
     config.addinivalue_line(
         "markers", "broker_args(*args): extra command-line arguments for the `broker` fixture"
+    )
+    # kafka-python 3.0 loads its schemas with deprecated importlib.resources calls
+    config.addinivalue_line(
+        "filterwarnings", r"ignore:(read_text|open_text) is deprecated:DeprecationWarning"
     )
     config.addinivalue_line(
         "markers", "ephemeral: start the `broker` fixture with --ephemeral instead of a data dir"
@@ -237,6 +269,11 @@ def make_broker(tmp_path, request):
     request.node._gregor_brokers = brokers
 
     def factory(*extra_args, ephemeral: bool = False, start: bool = True) -> Broker:
+        external = os.environ.get("COMPAT_EXTERNAL_BOOTSTRAP")
+        if external:
+            if extra_args:
+                pytest.skip(f"needs a broker started with {extra_args}")
+            return ExternalBroker(external)
         n = len(brokers)
         if ephemeral:
             data_dir = None

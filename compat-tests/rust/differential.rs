@@ -1,0 +1,3066 @@
+//! Differential tests: the same raw Kafka requests, byte for byte, sent to a
+//! reference Apache Kafka broker (compat-tests/reference/kafka.sh, Kafka
+//! 4.3.1) and to a fresh `gregor` process; the decoded responses are
+//! normalized (fields that legitimately differ between two brokers are
+//! blanked) and compared field by field.
+//!
+//! Framework: a scenario is a plain `fn(Ctx) -> future of Obs`; it sends a
+//! fixed request sequence and records named steps (`Obs::rec`), each the
+//! pretty `Debug` of a normalized response (or of a small struct extracted
+//! from it). Every scenario runs against both brokers at the same time (its
+//! two runs are independent connections to independent brokers); scenarios
+//! run one after another, in the same order on both, so broker-wide state
+//! (e.g. the group list) evolves identically. Steps are then compared by
+//! name; a differing step fails the test unless it is in [`KNOWN`], the
+//! allowlist of deliberate differences (printed, with the reasons, on every
+//! run). All mismatches are reported at once, each with both values and a
+//! line diff.
+//!
+//! What is blanked (see the `Norm` impls): throttle times, cluster id
+//! (presence only), node ids (>= 0 becomes 0), hosts and ports, topic ids
+//! (nil or "some id"), producer ids (valid or not), group member ids
+//! (replaced by `<member-A>`, `<member-B>`, ... in order of appearance),
+//! error messages (presence only). Record batches in Fetch responses are
+//! parsed into a per-batch summary (offsets, counts, attributes, sequence
+//! numbers, CRC, and the size of a trailing partial batch) instead of being
+//! compared as bytes.
+//!
+//! The reference broker starts once per test binary (about 5-20 s) and is
+//! stopped at the end; Gregor is `$GREGOR_BIN` or target/debug/gregor.
+//!
+//! Environment:
+//!   GREGOR_DIFFERENTIAL=skip           skip the test (prints SKIPPED), e.g. without Java
+//!   GREGOR_DIFFERENTIAL_BOOTSTRAP=H:P  use an already running Kafka instead of starting one
+//!   GREGOR_DIFFERENTIAL_ONLY=a,b       run only scenarios whose name contains a or b
+//!   GREGOR_DIFFERENTIAL_VERBOSE=1      print every step of both brokers
+//!
+//! Run: `cargo build -p gregor && cargo test -p gregor-compat --test differential -- --nocapture`
+
+#![allow(clippy::unwrap_used)] // test code: a failed step should stop loudly
+
+use std::collections::BTreeMap;
+use std::fmt::{Debug, Write as _};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use gregor_compat::Broker;
+use gregor_e2e::{batch, Client};
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
+use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
+use kafka_protocol::messages::leave_group_request::MemberIdentity;
+use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::offset_commit_request::{
+    OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+};
+use kafka_protocol::messages::offset_fetch_request::{
+    OffsetFetchRequestGroup, OffsetFetchRequestTopic, OffsetFetchRequestTopics,
+};
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, StrBytes};
+use kafka_protocol::records::Compression;
+use uuid::Uuid;
+
+/// How long one request may take before the step records `Timeout`.
+const CALL_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long one scenario (on one broker) may take.
+const SCENARIO_TIMEOUT: Duration = Duration::from_secs(60);
+/// Polling for asynchronous state on the reference (topic creation,
+/// coordinator loading, group state).
+const WAIT_TIMEOUT: Duration = Duration::from_secs(20);
+/// Session / rebalance timeouts of the members the group scenarios create:
+/// long enough that no member expires while a scenario runs.
+const SESSION_MS: i32 = 30_000;
+
+// ---------------------------------------------------------------------------
+// The allowlist: deliberate differences.
+// ---------------------------------------------------------------------------
+
+/// A deliberate difference: the step may differ between the two brokers.
+struct Known {
+    scenario: &'static str,
+    step: &'static str,
+    reason: &'static str,
+}
+
+const KNOWN: &[Known] = &[
+    Known {
+        scenario: "produce_missing_partition",
+        step: "v9 unknown topic",
+        reason: "documented in docs/COMPATIBILITY.md: Gregor's Produce auto-creates a missing \
+                 topic when auto.create.topics.enable is true (Kafka answers \
+                 UNKNOWN_TOPIC_OR_PARTITION and auto-creates only on Metadata)",
+    },
+    Known {
+        scenario: "produce_missing_partition",
+        step: "produce did not auto-create the topic",
+        reason: "as above: the topic exists afterwards on Gregor only",
+    },
+    Known {
+        scenario: "find_coordinator",
+        step: "v4 key_type=1 (transaction), after polling",
+        reason: "Gregor has no transactions: the transaction coordinator is never available \
+                 (COORDINATOR_NOT_AVAILABLE); Kafka answers with itself once \
+                 __transaction_state is loaded",
+    },
+    Known {
+        scenario: "idempotent_producer",
+        step: "seq 0..2 again (duplicate of the first batch): log_append_time_ms",
+        reason: "on a CreateTime topic Kafka answers a duplicate batch with the batch's max \
+                 timestamp in log_append_time_ms (an artifact of its producer-state cache); \
+                 the protocol says -1 for CreateTime topics, which Gregor answers, as Kafka \
+                 does for the original append",
+    },
+    Known {
+        scenario: "idempotent_producer",
+        step: "seq 3..4 again (duplicate of the last batch): log_append_time_ms",
+        reason: "as above",
+    },
+    Known {
+        scenario: "fetch_tiny_max_bytes",
+        step: "v12 offset 0, max_bytes 1 MiB, partition_max_bytes = batch 1 + 20: trailing partial batch",
+        reason: "Kafka cuts the log slice at the byte limit and sends the first bytes of the \
+                 next batch (clients discard a trailing partial batch); Gregor sends whole \
+                 batches only. Records and offsets are identical",
+    },
+    Known {
+        scenario: "fetch_tiny_max_bytes",
+        step: "v12 offset 0, max_bytes = batch 1 + 20: trailing partial batch",
+        reason: "as above",
+    },
+];
+
+/// Differences allowed field by field: these are blanked by the
+/// normalization (`Norm`, `create_step`) before any comparison.
+const FIELD_RULES: &[(&str, &str)] = &[
+    (
+        "Produce: partition error_message (presence)",
+        "Gregor explains a rejected batch in error_message (e.g. the CRC or size that failed); \
+         Kafka 4.3 leaves it null except for INVALID_RECORD. Clients only log it; the error \
+         code is compared",
+    ),
+    (
+        "CreateTopics with validate_only: topic_id",
+        "Kafka returns a freshly generated id for a topic it does not create; Gregor returns \
+         the nil id. The id names nothing either way",
+    ),
+    (
+        "error_message of every response: compared by presence, and only when error_code != 0",
+        "messages are free text; Kafka sends \"NONE\" on some successes (FindCoordinator v1-3) \
+         and null on others; an empty string counts as null",
+    ),
+    (
+        "CreateTopics configs: remote.storage.enable, remote.log.copy.disable, \
+         remote.log.delete.on.disable, local.retention.bytes, local.retention.ms",
+        "tiered storage: Gregor has none, so it does not list (or accept) these",
+    ),
+    (
+        "CreateTopics configs: leader.replication.throttled.replicas, \
+         follower.replication.throttled.replicas",
+        "replication throttles: Gregor is a single node without replication",
+    ),
+    (
+        "CreateTopics configs: config_source of min.insync.replicas",
+        "Kafka 4's storage format writes a cluster-level min.insync.replicas (KIP-966), \
+         so Kafka reports DYNAMIC_DEFAULT_BROKER_CONFIG (3); Gregor reports DEFAULT_CONFIG (5). \
+         The value is compared",
+    ),
+];
+
+/// Topic configs Gregor does not have by design (see FIELD_RULES).
+const CONFIGS_ABSENT_BY_DESIGN: &[&str] = &[
+    "remote.storage.enable",
+    "remote.log.copy.disable",
+    "remote.log.delete.on.disable",
+    "local.retention.bytes",
+    "local.retention.ms",
+    "leader.replication.throttled.replicas",
+    "follower.replication.throttled.replicas",
+];
+
+// ---------------------------------------------------------------------------
+// The framework.
+// ---------------------------------------------------------------------------
+
+/// What a scenario observed: named steps, in order.
+#[derive(Default, Debug)]
+struct Obs {
+    steps: Vec<(String, String)>,
+    /// Informational values, printed but not compared.
+    info: Vec<(String, String)>,
+}
+
+impl Obs {
+    /// Records a step: the pretty `Debug` of `v`, error codes annotated
+    /// with their names.
+    fn rec(&mut self, step: impl Into<String>, v: &impl Debug) {
+        let mut step = step.into();
+        if self.steps.iter().any(|(s, _)| *s == step) {
+            step = format!("{step} #{}", self.steps.len());
+        }
+        self.steps.push((step, annotate(&format!("{v:#?}"))));
+    }
+    fn info(&mut self, key: impl Into<String>, v: impl Into<String>) {
+        self.info.push((key.into(), v.into()));
+    }
+}
+
+/// What a scenario gets: where the broker is and a run-unique prefix for
+/// topic and group names (the same for both brokers).
+#[derive(Clone)]
+struct Ctx {
+    addr: SocketAddr,
+    run: String,
+}
+
+impl Ctx {
+    fn name(&self, s: &str) -> String {
+        format!("{}-{s}", self.run)
+    }
+    async fn client(&self) -> Client {
+        Client::connect(self.addr).await
+    }
+}
+
+type Fut = Pin<Box<dyn Future<Output = Obs> + Send>>;
+
+struct Scenario {
+    name: &'static str,
+    run: fn(Ctx) -> Fut,
+}
+
+const SCENARIOS: &[Scenario] = &[
+    Scenario {
+        name: "metadata_auto_create",
+        run: metadata_auto_create,
+    },
+    Scenario {
+        name: "produce_missing_partition",
+        run: produce_missing_partition,
+    },
+    Scenario {
+        name: "produce_oversize",
+        run: produce_oversize,
+    },
+    Scenario {
+        name: "produce_corrupt",
+        run: produce_corrupt,
+    },
+    Scenario {
+        name: "fetch_out_of_range",
+        run: fetch_out_of_range,
+    },
+    Scenario {
+        name: "list_offsets",
+        run: list_offsets,
+    },
+    Scenario {
+        name: "create_topics",
+        run: create_topics,
+    },
+    Scenario {
+        name: "delete_topics",
+        run: delete_topics,
+    },
+    Scenario {
+        name: "idempotent_producer",
+        run: idempotent_producer,
+    },
+    Scenario {
+        name: "api_versions",
+        run: api_versions,
+    },
+    Scenario {
+        name: "fetch_tiny_max_bytes",
+        run: fetch_tiny_max_bytes,
+    },
+    Scenario {
+        name: "find_coordinator",
+        run: find_coordinator,
+    },
+    Scenario {
+        name: "group_errors_without_members",
+        run: group_errors_without_members,
+    },
+    Scenario {
+        name: "group_lifecycle",
+        run: group_lifecycle,
+    },
+];
+
+/// A difference between the two brokers in one step.
+struct Diff {
+    scenario: &'static str,
+    step: String,
+    kafka: Option<String>,
+    gregor: Option<String>,
+    known: Option<&'static Known>,
+}
+
+#[test]
+fn differential_against_apache_kafka() {
+    if std::env::var("GREGOR_DIFFERENTIAL").as_deref() == Ok("skip") {
+        eprintln!("SKIPPED: GREGOR_DIFFERENTIAL=skip");
+        return;
+    }
+    let t0 = Instant::now();
+    let reference = Reference::start();
+    let t_ref = t0.elapsed();
+    let mut gregor = Broker::builder()
+        .prop("group.initial.rebalance.delay.ms", "0")
+        .launch()
+        .expect("starting gregor");
+    let gregor_addr: SocketAddr = gregor.bootstrap().parse().unwrap();
+    println!(
+        "reference Kafka at {} (ready after {:.1} s), gregor at {gregor_addr}",
+        reference.addr,
+        t_ref.as_secs_f64()
+    );
+    let run = format!(
+        "d{:x}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis()
+            % 0xfffff
+    );
+    let only: Vec<String> = std::env::var("GREGOR_DIFFERENTIAL_ONLY")
+        .map(|s| s.split(',').map(str::to_owned).collect())
+        .unwrap_or_default();
+    let verbose = std::env::var_os("GREGOR_DIFFERENTIAL_VERBOSE").is_some();
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    // Kafka creates __consumer_offsets and __transaction_state on the first
+    // FindCoordinator: ask early (not recorded), so that they are loaded by
+    // the time the group scenarios run.
+    rt.block_on(async {
+        for addr in [reference.addr, gregor_addr] {
+            let mut c = Client::connect(addr).await;
+            for key_type in [0, 1] {
+                let _: Reply<FindCoordinatorResponse> = call(
+                    &mut c,
+                    ApiKey::FindCoordinator,
+                    3,
+                    &FindCoordinatorRequest::default()
+                        .with_key(sb(&format!("{run}-warmup")))
+                        .with_key_type(key_type),
+                )
+                .await;
+            }
+        }
+    });
+    let mut diffs: Vec<Diff> = Vec::new();
+    let mut failures: Vec<String> = Vec::new();
+    let mut summary = String::new();
+    let mut api_tables: Option<(String, String)> = None;
+    for sc in SCENARIOS {
+        if !only.is_empty() && !only.iter().any(|o| sc.name.contains(o.as_str())) {
+            continue;
+        }
+        let ts = Instant::now();
+        let kctx = Ctx {
+            addr: reference.addr,
+            run: run.clone(),
+        };
+        let gctx = Ctx {
+            addr: gregor_addr,
+            run: run.clone(),
+        };
+        let (k, g) = rt.block_on(async {
+            let k = tokio::spawn(tokio::time::timeout(SCENARIO_TIMEOUT, (sc.run)(kctx)));
+            let g = tokio::spawn(tokio::time::timeout(SCENARIO_TIMEOUT, (sc.run)(gctx)));
+            (k.await, g.await)
+        });
+        let took = ts.elapsed();
+        let unwrap = |who: &str, r: Result<Result<Obs, _>, tokio::task::JoinError>| match r {
+            Ok(Ok(obs)) => Ok(obs),
+            Ok(Err(_)) => Err(format!(
+                "{}: {who} run timed out after {SCENARIO_TIMEOUT:?}",
+                sc.name
+            )),
+            Err(e) => Err(format!(
+                "{}: {who} run panicked: {}",
+                sc.name,
+                panic_text(e)
+            )),
+        };
+        let (k, g) = match (unwrap("Kafka", k), unwrap("Gregor", g)) {
+            (Ok(k), Ok(g)) => (k, g),
+            (k, g) => {
+                for e in [k.err(), g.err()].into_iter().flatten() {
+                    failures.push(e);
+                }
+                let _ = writeln!(summary, "  {:<30} FAILED TO RUN", sc.name);
+                continue;
+            }
+        };
+        if verbose {
+            for (who, o) in [("kafka", &k), ("gregor", &g)] {
+                for (s, v) in &o.steps {
+                    println!("[{}] {who} | {s}:\n{v}", sc.name);
+                }
+            }
+        }
+        if sc.name == "api_versions" {
+            let get = |o: &Obs| {
+                o.info
+                    .iter()
+                    .find(|(k, _)| k == "api table")
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or_default()
+            };
+            api_tables = Some((get(&k), get(&g)));
+        }
+        let before = diffs.len();
+        compare(sc.name, &k, &g, &mut diffs);
+        let new = &diffs[before..];
+        let unexpected = new.iter().filter(|d| d.known.is_none()).count();
+        let _ = writeln!(
+            summary,
+            "  {:<30} {:>2} steps, {} differences ({} allowlisted) in {:.1} s",
+            sc.name,
+            k.steps.len().max(g.steps.len()),
+            new.len(),
+            new.len() - unexpected,
+            took.as_secs_f64()
+        );
+    }
+    drop(rt);
+    let gregor_stop = gregor.stop();
+    drop(reference);
+
+    // ---- report ----
+    println!("\n===== differential test: Kafka 4.3.1 vs Gregor =====");
+    print!("{summary}");
+    if let Some((k, g)) = api_tables {
+        println!("\nApiVersions ranges that differ (informational, not compared):");
+        print!("{}", api_table_diff(&k, &g));
+    }
+    println!("\nFields not compared (deliberate differences):");
+    for (what, why) in FIELD_RULES {
+        println!("  {what}: {why}");
+    }
+    println!("\nAllowlisted (deliberate) differences in steps:");
+    for kn in KNOWN {
+        let seen = diffs
+            .iter()
+            .any(|d| d.scenario == kn.scenario && d.step == kn.step);
+        println!(
+            "  [{}] {} / {}: {}",
+            if seen { "seen" } else { "not seen" },
+            kn.scenario,
+            kn.step,
+            kn.reason
+        );
+    }
+    let mut report = String::new();
+    for d in diffs.iter().filter(|d| d.known.is_none()) {
+        let _ = writeln!(report, "\n--- {} / {} ---", d.scenario, d.step);
+        match (&d.kafka, &d.gregor) {
+            (Some(k), Some(g)) => {
+                let _ = writeln!(report, "(- Kafka, + Gregor)\n{}", line_diff(k, g));
+            }
+            (k, g) => {
+                let _ = writeln!(
+                    report,
+                    "Kafka:  {}\nGregor: {}",
+                    k.as_deref().unwrap_or("<step missing>"),
+                    g.as_deref().unwrap_or("<step missing>")
+                );
+            }
+        }
+    }
+    for d in diffs.iter().filter(|d| d.known.is_some()) {
+        if verbose {
+            println!(
+                "\n(allowlisted) {} / {}:\nKafka: {}\nGregor: {}",
+                d.scenario,
+                d.step,
+                d.kafka.as_deref().unwrap_or("-"),
+                d.gregor.as_deref().unwrap_or("-")
+            );
+        }
+    }
+    let unexpected = diffs.iter().filter(|d| d.known.is_none()).count();
+    if unexpected > 0 {
+        println!("\nUnexpected differences ({unexpected}):{report}");
+    }
+    for f in &failures {
+        println!("\nFAILED TO RUN: {f}");
+    }
+    println!("\ntotal {:.1} s", t0.elapsed().as_secs_f64());
+    if let Err(e) = gregor_stop {
+        failures.push(format!("gregor did not stop cleanly: {e:#}"));
+    }
+    assert!(
+        unexpected == 0 && failures.is_empty(),
+        "{unexpected} unexpected differences, {} scenario failures:{report}\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+fn panic_text(e: tokio::task::JoinError) -> String {
+    match e.try_into_panic() {
+        Ok(p) => p
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "non-string panic".into())
+            .split("\n\nStack backtrace")
+            .next()
+            .unwrap_or_default()
+            .to_owned(),
+        Err(e) => e.to_string(),
+    }
+}
+
+fn compare(scenario: &'static str, k: &Obs, g: &Obs, out: &mut Vec<Diff>) {
+    let gm: BTreeMap<&str, &str> = g
+        .steps
+        .iter()
+        .map(|(s, v)| (s.as_str(), v.as_str()))
+        .collect();
+    let km: BTreeMap<&str, &str> = k
+        .steps
+        .iter()
+        .map(|(s, v)| (s.as_str(), v.as_str()))
+        .collect();
+    let mut push = |step: &str, kv: Option<&str>, gv: Option<&str>| {
+        out.push(Diff {
+            scenario,
+            step: step.to_owned(),
+            kafka: kv.map(str::to_owned),
+            gregor: gv.map(str::to_owned),
+            known: KNOWN
+                .iter()
+                .find(|kn| kn.scenario == scenario && kn.step == step),
+        })
+    };
+    for (s, kv) in &k.steps {
+        match gm.get(s.as_str()) {
+            Some(gv) if *gv == kv.as_str() => {}
+            gv => push(s, Some(kv), gv.copied()),
+        }
+    }
+    for (s, gv) in &g.steps {
+        if !km.contains_key(s.as_str()) {
+            push(s, None, Some(gv));
+        }
+    }
+}
+
+/// Appends `// NAME` to every `error_code: N,` line.
+fn annotate(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for line in s.lines() {
+        out.push_str(line);
+        let t = line.trim_start();
+        if let Some(rest) = t
+            .strip_prefix("error_code: ")
+            .or_else(|| t.strip_prefix("topic_config_error_code: "))
+        {
+            if let Ok(code) = rest.trim_end_matches(',').parse::<i16>() {
+                let _ = write!(out, " // {}", error_name(code));
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
+
+fn error_name(code: i16) -> String {
+    match ResponseError::try_from_code(code) {
+        None => "NONE".into(),
+        Some(e) => {
+            // CamelCase -> UPPER_SNAKE like Kafka's Errors enum.
+            let mut s = String::new();
+            for (i, ch) in format!("{e:?}").chars().enumerate() {
+                if ch.is_uppercase() && i > 0 {
+                    s.push('_');
+                }
+                s.push(ch.to_ascii_uppercase());
+            }
+            s
+        }
+    }
+}
+
+/// A small LCS line diff with context.
+fn line_diff(a: &str, b: &str) -> String {
+    let a: Vec<&str> = a.lines().collect();
+    let b: Vec<&str> = b.lines().collect();
+    let (n, m) = (a.len(), b.len());
+    let mut l = vec![vec![0u32; m + 1]; n + 1];
+    for i in (0..n).rev() {
+        for j in (0..m).rev() {
+            l[i][j] = if a[i] == b[j] {
+                l[i + 1][j + 1] + 1
+            } else {
+                l[i + 1][j].max(l[i][j + 1])
+            };
+        }
+    }
+    let mut ops: Vec<(char, &str)> = Vec::new();
+    let (mut i, mut j) = (0, 0);
+    while i < n || j < m {
+        if i < n && j < m && a[i] == b[j] {
+            ops.push((' ', a[i]));
+            i += 1;
+            j += 1;
+        } else if j < m && (i == n || l[i][j + 1] >= l[i + 1][j]) {
+            ops.push(('+', b[j]));
+            j += 1;
+        } else {
+            ops.push(('-', a[i]));
+            i += 1;
+        }
+    }
+    const CONTEXT: usize = 3;
+    let changed: Vec<usize> = (0..ops.len()).filter(|&k| ops[k].0 != ' ').collect();
+    let mut out = String::new();
+    let mut last_printed: Option<usize> = None;
+    for (k, (op, line)) in ops.iter().enumerate() {
+        let near = changed
+            .iter()
+            .any(|&c| c + CONTEXT >= k && k + CONTEXT >= c);
+        if !near {
+            continue;
+        }
+        if let Some(p) = last_printed {
+            if k > p + 1 {
+                out.push_str("   ...\n");
+            }
+        } else if k > 0 {
+            out.push_str("   ...\n");
+        }
+        let _ = writeln!(out, "{op}  {line}");
+        last_printed = Some(k);
+    }
+    out
+}
+
+fn api_table_diff(k: &str, g: &str) -> String {
+    let parse = |s: &str| -> BTreeMap<i16, String> {
+        s.lines()
+            .filter_map(|l| {
+                let (key, range) = l.split_once(' ')?;
+                Some((key.parse().ok()?, range.to_owned()))
+            })
+            .collect()
+    };
+    let (km, gm) = (parse(k), parse(g));
+    let mut keys: Vec<i16> = km.keys().chain(gm.keys()).copied().collect();
+    keys.sort();
+    keys.dedup();
+    let mut out = String::from("  | api | key | Kafka 4.3.1 | Gregor |\n  |---|---|---|---|\n");
+    for key in keys {
+        let (kr, gr) = (km.get(&key), gm.get(&key));
+        if kr != gr {
+            let name = ApiKey::try_from(key)
+                .map(|k| format!("{k:?}"))
+                .unwrap_or_else(|_| "?".into());
+            let _ = writeln!(
+                out,
+                "  | {name} | {key} | {} | {} |",
+                kr.map(String::as_str).unwrap_or("-"),
+                gr.map(String::as_str).unwrap_or("-")
+            );
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------
+// The reference broker.
+// ---------------------------------------------------------------------------
+
+struct Reference {
+    addr: SocketAddr,
+    /// None when using GREGOR_DIFFERENTIAL_BOOTSTRAP.
+    dir: Option<tempfile::TempDir>,
+}
+
+impl Reference {
+    fn script() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("reference")
+            .join("kafka.sh")
+    }
+
+    fn start() -> Reference {
+        if let Ok(b) = std::env::var("GREGOR_DIFFERENTIAL_BOOTSTRAP") {
+            return Reference {
+                addr: b.parse().expect("GREGOR_DIFFERENTIAL_BOOTSTRAP=HOST:PORT"),
+                dir: None,
+            };
+        }
+        let dir = tempfile::Builder::new()
+            .prefix("gregor-differential-kafka-")
+            .tempdir()
+            .unwrap();
+        let out = Command::new("bash")
+            .arg(Self::script())
+            .arg("start")
+            .arg(dir.path())
+            .env("GREGOR_REFERENCE_GROUP_DELAY_MS", "0")
+            // One partition for the internal topics: they are created on
+            // the first group / transaction request, and 50 partitions take
+            // seconds on a loaded machine. Not observable by the scenarios.
+            .env(
+                "GREGOR_REFERENCE_EXTRA_PROPS",
+                "offsets.topic.num.partitions=1\ntransaction.state.log.num.partitions=1",
+            )
+            .output()
+            .expect("running compat-tests/reference/kafka.sh (bash)");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "the reference Kafka did not start (needs Java 17+, and Maven for the first fetch; \
+             set GREGOR_DIFFERENTIAL=skip to skip this test):\n{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let addr = stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("BOOTSTRAP="))
+            .expect("kafka.sh start printed no BOOTSTRAP=")
+            .parse()
+            .unwrap();
+        Reference {
+            addr,
+            dir: Some(dir),
+        }
+    }
+}
+
+impl Drop for Reference {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.dir {
+            let st = Command::new("bash")
+                .arg(Self::script())
+                .arg("stop")
+                .arg(dir.path())
+                .env("GREGOR_REFERENCE_STOP_TIMEOUT", "10")
+                .output();
+            if let Ok(o) = st {
+                if !o.status.success() {
+                    eprintln!(
+                        "kafka.sh stop failed: {}",
+                        String::from_utf8_lossy(&o.stderr)
+                    );
+                }
+            }
+            if std::thread::panicking() {
+                let log = dir.path().join("logs").join("server.log");
+                if let Ok(text) = std::fs::read_to_string(&log) {
+                    let lines: Vec<&str> = text.lines().collect();
+                    let tail = &lines[lines.len().saturating_sub(40)..];
+                    eprintln!(
+                        "--- reference Kafka server.log (tail) ---\n{}",
+                        tail.join("\n")
+                    );
+                }
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Requests, replies and normalization.
+// ---------------------------------------------------------------------------
+
+/// What came back for one request.
+#[derive(Debug)]
+#[allow(dead_code)] // the payloads are read through Debug
+enum Reply<T> {
+    Ok(T),
+    /// The broker closed the connection instead of answering.
+    Closed,
+    Timeout,
+    Undecodable(String),
+}
+
+impl<T> Reply<T> {
+    fn map<U>(self, f: impl FnOnce(T) -> U) -> Reply<U> {
+        match self {
+            Reply::Ok(t) => Reply::Ok(f(t)),
+            Reply::Closed => Reply::Closed,
+            Reply::Timeout => Reply::Timeout,
+            Reply::Undecodable(e) => Reply::Undecodable(e),
+        }
+    }
+    fn as_ref(&self) -> Option<&T> {
+        match self {
+            Reply::Ok(t) => Some(t),
+            _ => None,
+        }
+    }
+}
+
+async fn call<Req, Resp>(c: &mut Client, key: ApiKey, v: i16, req: &Req) -> Reply<Resp>
+where
+    Req: Encodable + HeaderVersion,
+    Resp: Decodable + HeaderVersion + Norm,
+{
+    let corr = c.send(key, v, req).await;
+    recv(c, v, corr).await
+}
+
+async fn recv<Resp>(c: &mut Client, v: i16, corr: i32) -> Reply<Resp>
+where
+    Resp: Decodable + HeaderVersion + Norm,
+{
+    match tokio::time::timeout(CALL_TIMEOUT, c.recv_frame()).await {
+        Err(_) => Reply::Timeout,
+        Ok(None) => Reply::Closed,
+        Ok(Some(mut frame)) => {
+            let h = match ResponseHeader::decode(&mut frame, Resp::header_version(v)) {
+                Ok(h) => h,
+                Err(e) => return Reply::Undecodable(format!("header: {e}")),
+            };
+            if h.correlation_id != corr {
+                return Reply::Undecodable(format!(
+                    "correlation id {} for request {corr}",
+                    h.correlation_id
+                ));
+            }
+            match Resp::decode(&mut frame, v) {
+                Ok(r) if !frame.has_remaining() => Reply::Ok(r.norm()),
+                Ok(_) => Reply::Undecodable(format!("{} trailing bytes", frame.remaining())),
+                Err(e) => Reply::Undecodable(format!("body: {e}")),
+            }
+        }
+    }
+}
+
+/// Blanks what legitimately differs between two brokers.
+trait Norm: Sized {
+    fn norm(self) -> Self;
+}
+
+fn node(b: &mut BrokerId) {
+    if b.0 >= 0 {
+        b.0 = 0;
+    }
+}
+/// Error messages: compared by presence only, and only with an error
+/// (Kafka sends "NONE" as the message of some successes); an empty string
+/// counts as absent (kafka-protocol's defaults are "", Kafka sends null).
+fn msg(m: &mut Option<StrBytes>, error_code: i16) {
+    if error_code == 0 || m.as_ref().is_some_and(|m| m.is_empty()) {
+        *m = None;
+    }
+    if m.is_some() {
+        *m = Some(StrBytes::from_static_str("<message>"));
+    }
+}
+fn topic_id(u: &mut Uuid) {
+    if !u.is_nil() {
+        *u = Uuid::from_u128(0x1d);
+    }
+}
+fn host(h: &mut StrBytes, port: &mut i32) {
+    *h = StrBytes::from_static_str("<host>");
+    *port = 0;
+}
+/// A producer id >= 0 is shown as this.
+const VALID_PRODUCER_ID: i64 = i64::MAX;
+
+impl Norm for MetadataResponse {
+    fn norm(mut self) -> Self {
+        self.throttle_time_ms = 0;
+        for b in &mut self.brokers {
+            node(&mut b.node_id);
+            host(&mut b.host, &mut b.port);
+        }
+        if self.cluster_id.is_some() {
+            self.cluster_id = Some(StrBytes::from_static_str("<cluster id>"));
+        }
+        node(&mut self.controller_id);
+        for t in &mut self.topics {
+            topic_id(&mut t.topic_id);
+            for p in &mut t.partitions {
+                node(&mut p.leader_id);
+                p.replica_nodes.iter_mut().for_each(node);
+                p.isr_nodes.iter_mut().for_each(node);
+                p.offline_replicas.iter_mut().for_each(node);
+            }
+        }
+        self
+    }
+}
+
+impl Norm for ProduceResponse {
+    fn norm(mut self) -> Self {
+        self.throttle_time_ms = 0;
+        for n in &mut self.node_endpoints {
+            node(&mut n.node_id);
+            host(&mut n.host, &mut n.port);
+        }
+        for t in &mut self.responses {
+            topic_id(&mut t.topic_id);
+            for p in &mut t.partition_responses {
+                // FIELD_RULES: presence not compared.
+                p.error_message = None;
+                for e in &mut p.record_errors {
+                    msg(&mut e.batch_index_error_message, p.error_code);
+                }
+                node(&mut p.current_leader.leader_id);
+            }
+        }
+        self
+    }
+}
+
+impl Norm for FetchResponse {
+    fn norm(mut self) -> Self {
+        self.throttle_time_ms = 0;
+        for n in &mut self.node_endpoints {
+            node(&mut n.node_id);
+            host(&mut n.host, &mut n.port);
+        }
+        for t in &mut self.responses {
+            topic_id(&mut t.topic_id);
+            for p in &mut t.partitions {
+                node(&mut p.current_leader.leader_id);
+                node(&mut p.preferred_read_replica);
+            }
+        }
+        self
+    }
+}
+
+impl Norm for ListOffsetsResponse {
+    fn norm(mut self) -> Self {
+        self.throttle_time_ms = 0;
+        self
+    }
+}
+
+impl Norm for CreateTopicsResponse {
+    fn norm(mut self) -> Self {
+        self.throttle_time_ms = 0;
+        for t in &mut self.topics {
+            topic_id(&mut t.topic_id);
+            msg(&mut t.error_message, t.error_code);
+            if let Some(c) = &mut t.configs {
+                c.sort_by(|a, b| a.name.cmp(&b.name));
+            }
+        }
+        self
+    }
+}
+
+impl Norm for DeleteTopicsResponse {
+    fn norm(mut self) -> Self {
+        self.throttle_time_ms = 0;
+        for t in &mut self.responses {
+            topic_id(&mut t.topic_id);
+            msg(&mut t.error_message, t.error_code);
+        }
+        // Order is not meaningful (Kafka's follows its controller's maps).
+        self.responses.sort_by(|a, b| a.name.cmp(&b.name));
+        self
+    }
+}
+
+impl Norm for InitProducerIdResponse {
+    fn norm(mut self) -> Self {
+        self.throttle_time_ms = 0;
+        if self.producer_id.0 >= 0 {
+            self.producer_id.0 = VALID_PRODUCER_ID;
+        }
+        self
+    }
+}
+
+impl Norm for ApiVersionsResponse {
+    fn norm(mut self) -> Self {
+        self.throttle_time_ms = 0;
+        self
+    }
+}
+
+impl Norm for FindCoordinatorResponse {
+    fn norm(mut self) -> Self {
+        self.throttle_time_ms = 0;
+        msg(&mut self.error_message, self.error_code);
+        node(&mut self.node_id);
+        host(&mut self.host, &mut self.port);
+        for c in &mut self.coordinators {
+            msg(&mut c.error_message, c.error_code);
+            node(&mut c.node_id);
+            host(&mut c.host, &mut c.port);
+        }
+        self
+    }
+}
+
+macro_rules! norm_throttle_only {
+    ($($t:ty),*) => {$(
+        impl Norm for $t {
+            fn norm(mut self) -> Self {
+                self.throttle_time_ms = 0;
+                self
+            }
+        }
+    )*};
+}
+norm_throttle_only!(
+    JoinGroupResponse,
+    SyncGroupResponse,
+    HeartbeatResponse,
+    LeaveGroupResponse,
+    ListGroupsResponse
+);
+
+impl Norm for DeleteGroupsResponse {
+    /// Result order is not meaningful (Kafka groups them by coordinator).
+    fn norm(mut self) -> Self {
+        self.throttle_time_ms = 0;
+        self.results.sort_by(|a, b| a.group_id.0.cmp(&b.group_id.0));
+        self
+    }
+}
+
+impl Norm for OffsetCommitResponse {
+    fn norm(mut self) -> Self {
+        self.throttle_time_ms = 0;
+        for t in &mut self.topics {
+            topic_id(&mut t.topic_id);
+        }
+        // Order is not meaningful (Kafka answers unknown topics first).
+        self.topics.sort_by(|a, b| a.name.0.cmp(&b.name.0));
+        self
+    }
+}
+
+impl Norm for OffsetFetchResponse {
+    fn norm(mut self) -> Self {
+        self.throttle_time_ms = 0;
+        for g in &mut self.groups {
+            for t in &mut g.topics {
+                topic_id(&mut t.topic_id);
+            }
+        }
+        self
+    }
+}
+
+impl Norm for DescribeGroupsResponse {
+    fn norm(mut self) -> Self {
+        self.throttle_time_ms = 0;
+        for g in &mut self.groups {
+            msg(&mut g.error_message, g.error_code);
+        }
+        self
+    }
+}
+
+/// Group member ids, replaced by `<member-A>`, `<member-B>`, ... in the
+/// order the broker handed them out. Ids the test made up ("ghost...") are
+/// kept.
+#[derive(Default)]
+struct Labels(Vec<String>);
+
+impl Labels {
+    fn of(&mut self, id: &StrBytes) -> StrBytes {
+        let s = id.as_str();
+        if s.is_empty() || s.starts_with("ghost") {
+            return id.clone();
+        }
+        let i = match self.0.iter().position(|x| x == s) {
+            Some(i) => i,
+            None => {
+                self.0.push(s.to_owned());
+                self.0.len() - 1
+            }
+        };
+        StrBytes::from_string(format!("<member-{}>", (b'A' + i as u8) as char))
+    }
+    fn join(&mut self, mut r: JoinGroupResponse) -> JoinGroupResponse {
+        r.member_id = self.of(&r.member_id);
+        r.leader = self.of(&r.leader);
+        for m in &mut r.members {
+            m.member_id = self.of(&m.member_id);
+        }
+        r.members.sort_by(|a, b| a.member_id.cmp(&b.member_id));
+        r
+    }
+    fn leave(&mut self, mut r: LeaveGroupResponse) -> LeaveGroupResponse {
+        for m in &mut r.members {
+            m.member_id = self.of(&m.member_id);
+        }
+        r
+    }
+    fn describe(&mut self, mut r: DescribeGroupsResponse) -> DescribeGroupsResponse {
+        for g in &mut r.groups {
+            for m in &mut g.members {
+                m.member_id = self.of(&m.member_id);
+            }
+            g.members.sort_by(|a, b| a.member_id.cmp(&b.member_id));
+        }
+        r
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Request builders and helpers.
+// ---------------------------------------------------------------------------
+
+fn sb(s: &str) -> StrBytes {
+    StrBytes::from_string(s.to_owned())
+}
+fn tn(s: &str) -> TopicName {
+    TopicName(sb(s))
+}
+fn gid(s: &str) -> GroupId {
+    GroupId(sb(s))
+}
+
+fn metadata_req(topics: &[&str], auto_create: bool) -> MetadataRequest {
+    MetadataRequest::default()
+        .with_topics(Some(
+            topics
+                .iter()
+                .map(|t| MetadataRequestTopic::default().with_name(Some(tn(t))))
+                .collect(),
+        ))
+        .with_allow_auto_topic_creation(auto_create)
+}
+
+fn create_req(
+    name: &str,
+    partitions: i32,
+    rf: i16,
+    configs: &[(&str, &str)],
+) -> CreateTopicsRequest {
+    CreateTopicsRequest::default()
+        .with_timeout_ms(10_000)
+        .with_topics(vec![creatable(name, partitions, rf, configs)])
+}
+
+fn creatable(name: &str, partitions: i32, rf: i16, configs: &[(&str, &str)]) -> CreatableTopic {
+    CreatableTopic::default()
+        .with_name(tn(name))
+        .with_num_partitions(partitions)
+        .with_replication_factor(rf)
+        .with_configs(
+            configs
+                .iter()
+                .map(|(k, v)| {
+                    CreatableTopicConfig::default()
+                        .with_name(sb(k))
+                        .with_value(Some(sb(v)))
+                })
+                .collect(),
+        )
+}
+
+/// The essentials of a CreateTopics result, for scenarios about something
+/// else.
+#[derive(Debug)]
+#[allow(dead_code)]
+struct Created {
+    error_code: i16,
+    error_message: Option<StrBytes>,
+}
+
+/// CreateTopics v7 (replication factor 1), then waits until the topic is
+/// usable (Kafka creates topics asynchronously).
+async fn create_topic(
+    c: &mut Client,
+    name: &str,
+    partitions: i32,
+    configs: &[(&str, &str)],
+) -> Reply<Created> {
+    let r: Reply<CreateTopicsResponse> = call(
+        c,
+        ApiKey::CreateTopics,
+        7,
+        &create_req(name, partitions, 1, configs),
+    )
+    .await;
+    let r = r.map(|r| Created {
+        error_code: r.topics[0].error_code,
+        error_message: r.topics[0].error_message.clone(),
+    });
+    if matches!(&r, Reply::Ok(c) if c.error_code == 0) {
+        wait_topic(c, name, partitions).await;
+    }
+    r
+}
+
+/// Polls Metadata until every partition has a leader, then ListOffsets
+/// until every partition answers without error (the partition is open on
+/// the broker, not only in its metadata cache).
+async fn wait_topic(c: &mut Client, name: &str, partitions: i32) {
+    let deadline = Instant::now() + WAIT_TIMEOUT;
+    loop {
+        let r: Reply<MetadataResponse> =
+            call(c, ApiKey::Metadata, 12, &metadata_req(&[name], false)).await;
+        let ready = r.as_ref().is_some_and(|m| {
+            let t = &m.topics[0];
+            t.error_code == 0
+                && t.partitions.len() == partitions as usize
+                && t.partitions
+                    .iter()
+                    .all(|p| p.error_code == 0 && p.leader_id.0 >= 0)
+        });
+        if ready {
+            break;
+        }
+        assert!(Instant::now() < deadline, "topic {name} not ready: {r:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    loop {
+        let r: Reply<ListOffsetsResponse> = call(
+            c,
+            ApiKey::ListOffsets,
+            8,
+            &list_offsets_req(name, &(0..partitions).collect::<Vec<_>>(), -1),
+        )
+        .await;
+        if r.as_ref()
+            .is_some_and(|r| r.topics[0].partitions.iter().all(|p| p.error_code == 0))
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "topic {name} not ready: {r:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Polls Metadata (no auto-creation) until the topic is gone.
+async fn wait_topic_gone(c: &mut Client, name: &str) -> Reply<MetadataResponse> {
+    let deadline = Instant::now() + WAIT_TIMEOUT;
+    loop {
+        let r: Reply<MetadataResponse> =
+            call(c, ApiKey::Metadata, 12, &metadata_req(&[name], false)).await;
+        if r.as_ref().is_some_and(|m| m.topics[0].error_code == 3) || Instant::now() > deadline {
+            return r;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn produce_req(topic: &str, partition: i32, records: Bytes) -> ProduceRequest {
+    ProduceRequest::default()
+        .with_acks(-1)
+        .with_timeout_ms(10_000)
+        .with_topic_data(vec![TopicProduceData::default()
+            .with_name(tn(topic))
+            .with_partition_data(vec![PartitionProduceData::default()
+                .with_index(partition)
+                .with_records(Some(records))])])
+}
+
+async fn produce(
+    c: &mut Client,
+    topic: &str,
+    partition: i32,
+    records: Bytes,
+) -> Reply<ProduceResponse> {
+    call(
+        c,
+        ApiKey::Produce,
+        9,
+        &produce_req(topic, partition, records),
+    )
+    .await
+}
+
+/// Only the partition result of a one-partition Produce.
+fn produced(r: Reply<ProduceResponse>) -> Reply<produce_response::PartitionProduceResponse> {
+    r.map(|mut r| r.responses.remove(0).partition_responses.remove(0))
+}
+
+fn fetch_req(
+    topic: &str,
+    partitions: &[(i32, i64)],
+    max_bytes: i32,
+    partition_max_bytes: i32,
+) -> FetchRequest {
+    FetchRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_max_wait_ms(0)
+        .with_min_bytes(1)
+        .with_max_bytes(max_bytes)
+        .with_session_epoch(-1)
+        .with_topics(vec![FetchTopic::default()
+            .with_topic(tn(topic))
+            .with_partitions(
+                partitions
+                    .iter()
+                    .map(|&(p, offset)| {
+                        FetchPartition::default()
+                            .with_partition(p)
+                            .with_fetch_offset(offset)
+                            .with_partition_max_bytes(partition_max_bytes)
+                    })
+                    .collect(),
+            )])
+}
+
+/// A Fetch response with the record bytes replaced by a per-batch summary.
+#[derive(Debug)]
+#[allow(dead_code)]
+struct FetchView {
+    response: FetchResponse,
+    /// (topic, partition) -> records
+    records: Vec<(String, i32, Records)>,
+}
+
+#[derive(Debug)]
+#[allow(dead_code)]
+enum Records {
+    Null,
+    Empty,
+    Batches(Vec<BatchSummary>),
+}
+
+#[derive(Debug)]
+#[allow(dead_code)]
+enum BatchSummary {
+    Batch {
+        base_offset: i64,
+        batch_length: i32,
+        partition_leader_epoch: i32,
+        magic: i8,
+        /// Only for non-idempotent batches (the producer id is in the CRC).
+        crc: Option<u32>,
+        attributes: i16,
+        last_offset_delta: i32,
+        base_timestamp: i64,
+        max_timestamp: i64,
+        producer_id: i64,
+        producer_epoch: i16,
+        base_sequence: i32,
+        record_count: i32,
+    },
+    /// A trailing partial batch of this many bytes.
+    Partial(usize),
+}
+
+fn summarize(b: &Bytes) -> Vec<BatchSummary> {
+    let mut out = Vec::new();
+    let mut buf = b.clone();
+    while buf.remaining() > 0 {
+        if buf.remaining() < 61 {
+            out.push(BatchSummary::Partial(buf.remaining()));
+            break;
+        }
+        let len = i32::from_be_bytes(buf[8..12].try_into().unwrap());
+        if buf.remaining() < 12 + len.max(0) as usize {
+            out.push(BatchSummary::Partial(buf.remaining()));
+            break;
+        }
+        let mut h = buf.slice(..12 + len as usize);
+        buf.advance(12 + len as usize);
+        let base_offset = h.get_i64();
+        let batch_length = h.get_i32();
+        let partition_leader_epoch = h.get_i32();
+        let magic = h.get_i8();
+        let crc = h.get_u32();
+        let attributes = h.get_i16();
+        let last_offset_delta = h.get_i32();
+        let base_timestamp = h.get_i64();
+        let max_timestamp = h.get_i64();
+        let producer_id = h.get_i64();
+        let producer_epoch = h.get_i16();
+        let base_sequence = h.get_i32();
+        let record_count = h.get_i32();
+        out.push(BatchSummary::Batch {
+            base_offset,
+            batch_length,
+            partition_leader_epoch,
+            magic,
+            crc: (producer_id < 0).then_some(crc),
+            attributes,
+            last_offset_delta,
+            base_timestamp,
+            max_timestamp,
+            producer_id: if producer_id >= 0 {
+                VALID_PRODUCER_ID
+            } else {
+                producer_id
+            },
+            producer_epoch,
+            base_sequence,
+            record_count,
+        });
+    }
+    out
+}
+
+fn fetch_view(r: Reply<FetchResponse>) -> Reply<FetchView> {
+    r.map(|mut response| {
+        let mut records = Vec::new();
+        for t in &mut response.responses {
+            for p in &mut t.partitions {
+                let v = match p.records.take() {
+                    None => Records::Null,
+                    Some(b) if b.is_empty() => Records::Empty,
+                    Some(b) => Records::Batches(summarize(&b)),
+                };
+                records.push((t.topic.0.to_string(), p.partition_index, v));
+            }
+        }
+        FetchView { response, records }
+    })
+}
+
+async fn fetch(c: &mut Client, v: i16, req: &FetchRequest) -> Reply<FetchView> {
+    fetch_view(call(c, ApiKey::Fetch, v, req).await)
+}
+
+fn list_offsets_req(topic: &str, partitions: &[i32], ts: i64) -> ListOffsetsRequest {
+    ListOffsetsRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_topics(vec![ListOffsetsTopic::default()
+            .with_name(tn(topic))
+            .with_partitions(
+                partitions
+                    .iter()
+                    .map(|&p| {
+                        ListOffsetsPartition::default()
+                            .with_partition_index(p)
+                            .with_timestamp(ts)
+                    })
+                    .collect(),
+            )])
+}
+
+/// A ConsumerProtocolSubscription v0 for `topics` (what a Java consumer
+/// sends as JoinGroup metadata).
+fn subscription(topics: &[&str]) -> Bytes {
+    let mut b = BytesMut::new();
+    b.put_i16(0);
+    b.put_i32(topics.len() as i32);
+    for t in topics {
+        b.put_i16(t.len() as i16);
+        b.put_slice(t.as_bytes());
+    }
+    b.put_i32(-1); // user data: null
+    b.freeze()
+}
+
+/// A ConsumerProtocolAssignment v0.
+fn assignment(topic: &str, partitions: &[i32]) -> Bytes {
+    let mut b = BytesMut::new();
+    b.put_i16(0);
+    b.put_i32(1);
+    b.put_i16(topic.len() as i16);
+    b.put_slice(topic.as_bytes());
+    b.put_i32(partitions.len() as i32);
+    for p in partitions {
+        b.put_i32(*p);
+    }
+    b.put_i32(-1);
+    b.freeze()
+}
+
+fn join_req(group: &str, member: &str, protocol_type: &str, topics: &[&str]) -> JoinGroupRequest {
+    JoinGroupRequest::default()
+        .with_group_id(gid(group))
+        .with_session_timeout_ms(SESSION_MS)
+        .with_rebalance_timeout_ms(SESSION_MS)
+        .with_member_id(sb(member))
+        .with_protocol_type(sb(protocol_type))
+        .with_protocols(vec![JoinGroupRequestProtocol::default()
+            .with_name(sb("range"))
+            .with_metadata(subscription(topics))])
+}
+
+fn sync_req(
+    group: &str,
+    generation: i32,
+    member: &str,
+    assignments: Vec<(String, Bytes)>,
+) -> SyncGroupRequest {
+    SyncGroupRequest::default()
+        .with_group_id(gid(group))
+        .with_generation_id(generation)
+        .with_member_id(sb(member))
+        .with_protocol_type(Some(sb("consumer")))
+        .with_protocol_name(Some(sb("range")))
+        .with_assignments(
+            assignments
+                .into_iter()
+                .map(|(m, a)| {
+                    SyncGroupRequestAssignment::default()
+                        .with_member_id(sb(&m))
+                        .with_assignment(a)
+                })
+                .collect(),
+        )
+}
+
+fn heartbeat_req(group: &str, generation: i32, member: &str) -> HeartbeatRequest {
+    HeartbeatRequest::default()
+        .with_group_id(gid(group))
+        .with_generation_id(generation)
+        .with_member_id(sb(member))
+}
+
+fn leave_req(group: &str, members: &[&str]) -> LeaveGroupRequest {
+    LeaveGroupRequest::default()
+        .with_group_id(gid(group))
+        .with_members(
+            members
+                .iter()
+                .map(|m| MemberIdentity::default().with_member_id(sb(m)))
+                .collect(),
+        )
+}
+
+fn describe_req(groups: &[&str]) -> DescribeGroupsRequest {
+    DescribeGroupsRequest::default().with_groups(groups.iter().map(|g| gid(g)).collect())
+}
+
+fn commit_req(
+    group: &str,
+    generation: i32,
+    member: &str,
+    offsets: &[(&str, i32, i64)],
+) -> OffsetCommitRequest {
+    let mut topics: Vec<OffsetCommitRequestTopic> = Vec::new();
+    for &(t, p, o) in offsets {
+        let part = OffsetCommitRequestPartition::default()
+            .with_partition_index(p)
+            .with_committed_offset(o)
+            .with_committed_leader_epoch(-1)
+            .with_committed_metadata(Some(sb("meta")));
+        match topics.iter_mut().find(|x| x.name.0.as_str() == t) {
+            Some(x) => x.partitions.push(part),
+            None => topics.push(
+                OffsetCommitRequestTopic::default()
+                    .with_name(tn(t))
+                    .with_partitions(vec![part]),
+            ),
+        }
+    }
+    OffsetCommitRequest::default()
+        .with_group_id(gid(group))
+        .with_generation_id_or_member_epoch(generation)
+        .with_member_id(sb(member))
+        .with_topics(topics)
+}
+
+fn offset_fetch_v7(group: &str, topic: &str, partitions: &[i32]) -> OffsetFetchRequest {
+    OffsetFetchRequest::default()
+        .with_group_id(gid(group))
+        .with_topics(Some(vec![OffsetFetchRequestTopic::default()
+            .with_name(tn(topic))
+            .with_partition_indexes(partitions.to_vec())]))
+}
+
+/// (group, optional (topic, partitions)): None asks for all topics.
+type GroupTopics<'a> = (&'a str, Option<(&'a str, &'a [i32])>);
+
+fn offset_fetch_v8(groups: &[GroupTopics<'_>]) -> OffsetFetchRequest {
+    OffsetFetchRequest::default().with_groups(
+        groups
+            .iter()
+            .map(|(g, t)| {
+                OffsetFetchRequestGroup::default()
+                    .with_group_id(gid(g))
+                    .with_topics(t.map(|(t, ps)| {
+                        vec![OffsetFetchRequestTopics::default()
+                            .with_name(tn(t))
+                            .with_partition_indexes(ps.to_vec())]
+                    }))
+            })
+            .collect(),
+    )
+}
+
+/// Polls FindCoordinator (group) until it answers, then DescribeGroups
+/// until the coordinator has loaded (Kafka creates and loads
+/// __consumer_offsets on the first group request).
+async fn wait_group_coordinator(c: &mut Client, group: &str) {
+    let deadline = Instant::now() + WAIT_TIMEOUT;
+    loop {
+        let r: Reply<FindCoordinatorResponse> = call(
+            c,
+            ApiKey::FindCoordinator,
+            3,
+            &FindCoordinatorRequest::default()
+                .with_key(sb(group))
+                .with_key_type(0),
+        )
+        .await;
+        if r.as_ref().is_some_and(|r| r.error_code == 0) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no group coordinator: {r:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    loop {
+        let r: Reply<DescribeGroupsResponse> =
+            call(c, ApiKey::DescribeGroups, 5, &describe_req(&[group])).await;
+        if r.as_ref()
+            .is_some_and(|r| ![14, 15, 16].contains(&r.groups[0].error_code))
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "group coordinator not loaded: {r:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Polls DescribeGroups until the group is in `state`.
+async fn wait_group_state(c: &mut Client, group: &str, state: &str) {
+    let deadline = Instant::now() + WAIT_TIMEOUT;
+    loop {
+        let r: Reply<DescribeGroupsResponse> =
+            call(c, ApiKey::DescribeGroups, 5, &describe_req(&[group])).await;
+        if r.as_ref()
+            .is_some_and(|r| r.groups[0].group_state.as_str() == state)
+        {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "group {group} never reached {state}: {r:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// ListGroups restricted to the groups whose id starts with `prefix`
+/// (this run's, or one scenario's), sorted.
+fn my_groups(r: Reply<ListGroupsResponse>, prefix: &str) -> Reply<ListGroupsResponse> {
+    r.map(|mut r| {
+        r.groups
+            .retain(|g| g.group_id.0.as_str().starts_with(prefix));
+        r.groups.sort_by(|a, b| a.group_id.0.cmp(&b.group_id.0));
+        r
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Scenarios.
+// ---------------------------------------------------------------------------
+
+/// 1. Metadata of unknown topics with auto-creation allowed and not.
+fn metadata_auto_create(ctx: Ctx) -> Fut {
+    Box::pin(async move {
+        let mut o = Obs::default();
+        let mut c = ctx.client().await;
+        let off = ctx.name("meta-noauto");
+        let on = ctx.name("meta-auto");
+        for v in [4, 12] {
+            let r: Reply<MetadataResponse> =
+                call(&mut c, ApiKey::Metadata, v, &metadata_req(&[&off], false)).await;
+            o.rec(format!("v{v} unknown topic, auto-create not allowed"), &r);
+        }
+        let r: Reply<MetadataResponse> = call(
+            &mut c,
+            ApiKey::Metadata,
+            12,
+            &MetadataRequest::default().with_topics(Some(vec![])),
+        )
+        .await;
+        o.rec("v12 empty topic list", &r);
+        let r: Reply<MetadataResponse> =
+            call(&mut c, ApiKey::Metadata, 12, &metadata_req(&[&on], true)).await;
+        o.rec("v12 unknown topic, auto-create allowed: first reply", &r);
+        wait_topic(&mut c, &on, 1).await;
+        let r: Reply<MetadataResponse> =
+            call(&mut c, ApiKey::Metadata, 12, &metadata_req(&[&on], false)).await;
+        o.rec("v12 auto-created topic once ready", &r);
+        let r: Reply<MetadataResponse> =
+            call(&mut c, ApiKey::Metadata, 1, &metadata_req(&[&off], true)).await;
+        o.rec(
+            "v1 unknown topic (v1-3 always auto-create): first reply",
+            &r,
+        );
+        for bad in ["bad/name", "", &"x".repeat(250)] {
+            let r: Reply<MetadataResponse> =
+                call(&mut c, ApiKey::Metadata, 12, &metadata_req(&[bad], true)).await;
+            o.rec(
+                format!("v12 invalid name {:?}, auto-create allowed", trunc(bad)),
+                &r,
+            );
+        }
+        o
+    })
+}
+
+fn trunc(s: &str) -> String {
+    if s.len() > 20 {
+        format!("{}...({} chars)", &s[..8], s.len())
+    } else {
+        s.to_owned()
+    }
+}
+
+/// 2. Produce to a partition (and a topic) that does not exist.
+fn produce_missing_partition(ctx: Ctx) -> Fut {
+    Box::pin(async move {
+        let mut o = Obs::default();
+        let mut c = ctx.client().await;
+        let t = ctx.name("pmiss");
+        o.rec("create", &create_topic(&mut c, &t, 1, &[]).await);
+        let one = || batch(1, 1000, None, Compression::None);
+        o.rec(
+            "v9 partition 5 of a 1-partition topic",
+            &produce(&mut c, &t, 5, one()).await,
+        );
+        let r: Reply<ProduceResponse> =
+            call(&mut c, ApiKey::Produce, 3, &produce_req(&t, 5, one())).await;
+        o.rec("v3 partition 5 of a 1-partition topic", &r);
+        o.rec("v9 partition -1", &produce(&mut c, &t, -1, one()).await);
+        let nope = ctx.name("pmiss-nope");
+        o.rec("v9 unknown topic", &produce(&mut c, &nope, 0, one()).await);
+        let r: Reply<MetadataResponse> =
+            call(&mut c, ApiKey::Metadata, 12, &metadata_req(&[&nope], false)).await;
+        o.rec("produce did not auto-create the topic", &r);
+        let r: Reply<ListOffsetsResponse> = call(
+            &mut c,
+            ApiKey::ListOffsets,
+            8,
+            &list_offsets_req(&t, &[0], -1),
+        )
+        .await;
+        o.rec("nothing appended to partition 0", &r);
+        o
+    })
+}
+
+/// 3. A batch larger than the topic's max.message.bytes.
+fn produce_oversize(ctx: Ctx) -> Fut {
+    Box::pin(async move {
+        let mut o = Obs::default();
+        let mut c = ctx.client().await;
+        let t = ctx.name("big");
+        o.rec(
+            "create with max.message.bytes=200",
+            &create_topic(&mut c, &t, 1, &[("max.message.bytes", "200")]).await,
+        );
+        let big = batch(20, 1000, None, Compression::None);
+        o.info("big batch bytes", big.len().to_string());
+        o.rec(
+            "v9 batch of 20 records (> 200 bytes)",
+            &produced(produce(&mut c, &t, 0, big.clone()).await),
+        );
+        let r: Reply<ProduceResponse> =
+            call(&mut c, ApiKey::Produce, 3, &produce_req(&t, 0, big)).await;
+        o.rec(
+            "v3 batch of 20 records (> 200 bytes)",
+            &r.map(|mut r| r.responses.remove(0).partition_responses.remove(0)),
+        );
+        o.rec(
+            "v9 batch of 1 record (fits)",
+            &produced(produce(&mut c, &t, 0, batch(1, 1000, None, Compression::None)).await),
+        );
+        // Compressed: the limit applies to the compressed batch.
+        o.rec(
+            "v9 gzip batch of 20 records (compressed < 200 bytes)",
+            &produced(produce(&mut c, &t, 0, batch(20, 1000, None, Compression::Gzip)).await),
+        );
+        let r: Reply<ListOffsetsResponse> = call(
+            &mut c,
+            ApiKey::ListOffsets,
+            8,
+            &list_offsets_req(&t, &[0], -1),
+        )
+        .await;
+        o.rec("log end offset", &r);
+        o
+    })
+}
+
+/// 4. Corrupt and malformed record batches.
+fn produce_corrupt(ctx: Ctx) -> Fut {
+    Box::pin(async move {
+        let mut o = Obs::default();
+        let mut c = ctx.client().await;
+        let t = ctx.name("crc");
+        o.rec("create", &create_topic(&mut c, &t, 1, &[]).await);
+        let good = batch(2, 1000, None, Compression::None).to_vec();
+        let mut bad_crc = good.clone();
+        let last = bad_crc.len() - 1;
+        bad_crc[last] ^= 0xff;
+        o.rec(
+            "v9 batch with a corrupt CRC",
+            &produced(produce(&mut c, &t, 0, bad_crc.into()).await),
+        );
+        let truncated = good[..good.len() - 5].to_vec();
+        o.rec(
+            "v9 batch cut 5 bytes short of its length",
+            &produced(produce(&mut c, &t, 0, truncated.into()).await),
+        );
+        let mut two = good.clone();
+        two.extend_from_slice(&good);
+        o.rec(
+            "v9 two batches in one partition's records",
+            &produced(produce(&mut c, &t, 0, two.into()).await),
+        );
+        let mut magic1 = good.clone();
+        magic1[16] = 1;
+        o.rec(
+            "v9 batch with magic 1",
+            &produced(produce(&mut c, &t, 0, magic1.into()).await),
+        );
+        let mut codec = good.clone();
+        codec[22] = (codec[22] & !0x07) | 0x05; // compression id 5: none such
+        let crc = crc32c::crc32c(&codec[21..]);
+        codec[17..21].copy_from_slice(&crc.to_be_bytes());
+        o.rec(
+            "v9 batch with compression type 5 (valid CRC)",
+            &produced(produce(&mut c, &t, 0, codec.into()).await),
+        );
+        let r: Reply<ListOffsetsResponse> = call(
+            &mut c,
+            ApiKey::ListOffsets,
+            8,
+            &list_offsets_req(&t, &[0], -1),
+        )
+        .await;
+        o.rec("nothing was appended", &r);
+        o
+    })
+}
+
+/// 5. Fetch beyond the end, at the end, before the start.
+fn fetch_out_of_range(ctx: Ctx) -> Fut {
+    Box::pin(async move {
+        let mut o = Obs::default();
+        let mut c = ctx.client().await;
+        let t = ctx.name("frange");
+        o.rec("create", &create_topic(&mut c, &t, 1, &[]).await);
+        o.rec(
+            "produce 3 records",
+            &produced(produce(&mut c, &t, 0, batch(3, 1000, None, Compression::None)).await),
+        );
+        for (label, offset) in [
+            ("above the end", 10),
+            ("at the end", 3),
+            ("negative", -5),
+            ("from 0", 0),
+        ] {
+            o.rec(
+                format!("v12 fetch {label} (offset {offset})"),
+                &fetch(&mut c, 12, &fetch_req(&t, &[(0, offset)], 1 << 20, 1 << 20)).await,
+            );
+        }
+        o.rec(
+            "v4 fetch above the end",
+            &fetch(&mut c, 4, &fetch_req(&t, &[(0, 10)], 1 << 20, 1 << 20)).await,
+        );
+        o.rec(
+            "v12 fetch partition 7 of a 1-partition topic",
+            &fetch(&mut c, 12, &fetch_req(&t, &[(7, 0)], 1 << 20, 1 << 20)).await,
+        );
+        o.rec(
+            "v12 fetch of an unknown topic",
+            &fetch(
+                &mut c,
+                12,
+                &fetch_req(&ctx.name("frange-nope"), &[(0, 0)], 1 << 20, 1 << 20),
+            )
+            .await,
+        );
+        o
+    })
+}
+
+/// 6. ListOffsets by timestamp and the special timestamps.
+fn list_offsets(ctx: Ctx) -> Fut {
+    Box::pin(async move {
+        let mut o = Obs::default();
+        let mut c = ctx.client().await;
+        let t = ctx.name("lo");
+        o.rec("create", &create_topic(&mut c, &t, 1, &[]).await);
+        o.rec(
+            "produce 3 records at 1000..1002",
+            &produced(produce(&mut c, &t, 0, batch(3, 1000, None, Compression::None)).await),
+        );
+        o.rec(
+            "produce 3 gzip records at 5000..5002",
+            &produced(produce(&mut c, &t, 0, batch(3, 5000, None, Compression::Gzip)).await),
+        );
+        for (label, ts) in [
+            ("before the data", 0),
+            ("inside batch 1", 1001),
+            ("between the batches", 3000),
+            ("last record", 5002),
+            ("after the data", 9999),
+            ("-1 latest", -1),
+            ("-2 earliest", -2),
+            ("-3 max timestamp", -3),
+            ("-4 earliest local", -4),
+        ] {
+            let r: Reply<ListOffsetsResponse> = call(
+                &mut c,
+                ApiKey::ListOffsets,
+                8,
+                &list_offsets_req(&t, &[0], ts),
+            )
+            .await;
+            o.rec(format!("v8 {label} ({ts})"), &r);
+        }
+        for (label, ts) in [
+            ("inside batch 1", 1001),
+            ("-1 latest", -1),
+            ("-2 earliest", -2),
+        ] {
+            let r: Reply<ListOffsetsResponse> = call(
+                &mut c,
+                ApiKey::ListOffsets,
+                1,
+                &list_offsets_req(&t, &[0], ts),
+            )
+            .await;
+            o.rec(format!("v1 {label} ({ts})"), &r);
+        }
+        let r: Reply<ListOffsetsResponse> = call(
+            &mut c,
+            ApiKey::ListOffsets,
+            8,
+            &list_offsets_req(&t, &[3], -1),
+        )
+        .await;
+        o.rec("v8 missing partition 3", &r);
+        let r: Reply<ListOffsetsResponse> = call(
+            &mut c,
+            ApiKey::ListOffsets,
+            8,
+            &list_offsets_req(&ctx.name("lo-nope"), &[0], -1),
+        )
+        .await;
+        o.rec("v8 unknown topic", &r);
+        o
+    })
+}
+
+/// One CreateTopics call; the topic configs of the result are recorded in
+/// a step of their own.
+async fn create_step(c: &mut Client, o: &mut Obs, label: String, req: CreateTopicsRequest, v: i16) {
+    let r: Reply<CreateTopicsResponse> = call(c, ApiKey::CreateTopics, v, &req).await;
+    let validate_only = req.validate_only;
+    let configs = r.as_ref().map(|r| {
+        r.topics
+            .iter()
+            .map(|t| {
+                t.configs.as_ref().map(|cs| {
+                    cs.iter()
+                        .filter(|c| !CONFIGS_ABSENT_BY_DESIGN.contains(&c.name.as_str()))
+                        .map(|c| {
+                            // FIELD_RULES: the source of min.insync.replicas.
+                            let source = if c.name.as_str() == "min.insync.replicas" {
+                                "-".to_owned()
+                            } else {
+                                c.config_source.to_string()
+                            };
+                            format!(
+                                "{}={} (source {}, read_only {}, sensitive {})",
+                                c.name.as_str(),
+                                c.value.as_deref().unwrap_or("null"),
+                                source,
+                                c.read_only,
+                                c.is_sensitive
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect::<Vec<_>>()
+    });
+    let r = r.map(|mut r| {
+        for t in &mut r.topics {
+            if validate_only {
+                // FIELD_RULES: the topic id of a topic that is not created.
+                t.topic_id = Uuid::nil();
+            }
+            t.configs = t.configs.as_ref().map(|_| {
+                vec![create_topics_response::CreatableTopicConfigs::default()
+                    .with_name(StrBytes::from_static_str("<configs, compared separately>"))]
+            });
+        }
+        r
+    });
+    o.rec(label.clone(), &r);
+    if let Some(cfg) = configs {
+        if cfg
+            .iter()
+            .any(|c| c.as_ref().is_some_and(|c| !c.is_empty()))
+        {
+            o.rec(format!("{label}: configs"), &cfg);
+        }
+    }
+}
+
+/// 7. CreateTopics errors and validate_only.
+fn create_topics(ctx: Ctx) -> Fut {
+    Box::pin(async move {
+        let mut o = Obs::default();
+        let mut c = ctx.client().await;
+        let t = ctx.name("ct");
+        create_step(
+            &mut c,
+            &mut o,
+            "v7 create".into(),
+            create_req(&t, 2, 1, &[("cleanup.policy", "compact")]),
+            7,
+        )
+        .await;
+        create_step(
+            &mut c,
+            &mut o,
+            "v7 create again (exists)".into(),
+            create_req(&t, 2, 1, &[]),
+            7,
+        )
+        .await;
+        create_step(
+            &mut c,
+            &mut o,
+            "v7 replication factor 3 on one broker".into(),
+            create_req(&ctx.name("ct-rf3"), 1, 3, &[]),
+            7,
+        )
+        .await;
+        create_step(
+            &mut c,
+            &mut o,
+            "v7 0 partitions".into(),
+            create_req(&ctx.name("ct-zero"), 0, 1, &[]),
+            7,
+        )
+        .await;
+        create_step(
+            &mut c,
+            &mut o,
+            "v7 -5 partitions".into(),
+            create_req(&ctx.name("ct-neg"), -5, 1, &[]),
+            7,
+        )
+        .await;
+        create_step(
+            &mut c,
+            &mut o,
+            "v7 unknown config".into(),
+            create_req(&ctx.name("ct-cfg"), 1, 1, &[("no.such.config", "1")]),
+            7,
+        )
+        .await;
+        create_step(
+            &mut c,
+            &mut o,
+            "v7 invalid config value".into(),
+            create_req(&ctx.name("ct-cfg"), 1, 1, &[("retention.ms", "soon")]),
+            7,
+        )
+        .await;
+        for bad in ["bad/name", "", ".", "..", &"x".repeat(250)] {
+            create_step(
+                &mut c,
+                &mut o,
+                format!("v7 invalid name {:?}", trunc(bad)),
+                create_req(bad, 1, 1, &[]),
+                7,
+            )
+            .await;
+        }
+        create_step(
+            &mut c,
+            &mut o,
+            "v7 validate_only, 4 partitions, default replication".into(),
+            create_req(&ctx.name("ct-dry"), 4, -1, &[]).with_validate_only(true),
+            7,
+        )
+        .await;
+        create_step(
+            &mut c,
+            &mut o,
+            "v7 validate_only, existing topic".into(),
+            create_req(&t, 1, 1, &[]).with_validate_only(true),
+            7,
+        )
+        .await;
+        let r: Reply<MetadataResponse> = call(
+            &mut c,
+            ApiKey::Metadata,
+            12,
+            &metadata_req(&[&ctx.name("ct-dry")], false),
+        )
+        .await;
+        o.rec("validate_only created nothing", &r);
+        let dup = ctx.name("ct-dup");
+        create_step(
+            &mut c,
+            &mut o,
+            "v7 the same name twice in one request".into(),
+            CreateTopicsRequest::default()
+                .with_timeout_ms(10_000)
+                .with_topics(vec![creatable(&dup, 1, 1, &[]), creatable(&dup, 1, 1, &[])]),
+            7,
+        )
+        .await;
+        let r: Reply<MetadataResponse> =
+            call(&mut c, ApiKey::Metadata, 12, &metadata_req(&[&dup], false)).await;
+        o.rec("the duplicated name was not created", &r);
+        create_step(
+            &mut c,
+            &mut o,
+            "v7 create with compression.gzip.level=5".into(),
+            create_req(
+                &ctx.name("ct-gzip"),
+                1,
+                1,
+                &[
+                    ("compression.type", "gzip"),
+                    ("compression.gzip.level", "5"),
+                ],
+            )
+            .with_validate_only(true),
+            7,
+        )
+        .await;
+        let def = ctx.name("ct-defaults");
+        create_step(
+            &mut c,
+            &mut o,
+            "v7 default partitions and replication (-1, -1)".into(),
+            create_req(&def, -1, -1, &[]),
+            7,
+        )
+        .await;
+        create_step(
+            &mut c,
+            &mut o,
+            "v4 create".into(),
+            create_req(&ctx.name("ct-v4"), 1, 1, &[]),
+            4,
+        )
+        .await;
+        wait_topic(&mut c, &t, 2).await;
+        let r: Reply<MetadataResponse> =
+            call(&mut c, ApiKey::Metadata, 12, &metadata_req(&[&t], false)).await;
+        o.rec("metadata of the created topic", &r);
+        o
+    })
+}
+
+/// 8. DeleteTopics of missing topics (and of an existing one).
+fn delete_topics(ctx: Ctx) -> Fut {
+    Box::pin(async move {
+        let mut o = Obs::default();
+        let mut c = ctx.client().await;
+        let t = ctx.name("dt");
+        o.rec("create", &create_topic(&mut c, &t, 1, &[]).await);
+        let by_name = |names: &[&str]| {
+            DeleteTopicsRequest::default()
+                .with_timeout_ms(10_000)
+                .with_topics(
+                    names
+                        .iter()
+                        .map(|n| DeleteTopicState::default().with_name(Some(tn(n))))
+                        .collect(),
+                )
+        };
+        let missing = ctx.name("dt-missing");
+        let r: Reply<DeleteTopicsResponse> =
+            call(&mut c, ApiKey::DeleteTopics, 6, &by_name(&[&t, &missing])).await;
+        o.rec("v6 delete [existing, missing]", &r);
+        let r: Reply<DeleteTopicsResponse> = call(
+            &mut c,
+            ApiKey::DeleteTopics,
+            6,
+            &DeleteTopicsRequest::default()
+                .with_timeout_ms(10_000)
+                .with_topics(vec![DeleteTopicState::default().with_topic_id(
+                    Uuid::from_u128(0x0123_4567_89ab_cdef_0123_4567_89ab_cdef),
+                )]),
+        )
+        .await;
+        o.rec("v6 delete an unknown topic id", &r);
+        let r: Reply<DeleteTopicsResponse> = call(
+            &mut c,
+            ApiKey::DeleteTopics,
+            5,
+            &DeleteTopicsRequest::default()
+                .with_timeout_ms(10_000)
+                .with_topic_names(vec![tn(&missing)]),
+        )
+        .await;
+        o.rec("v5 delete a missing topic", &r);
+        o.rec(
+            "metadata after the delete",
+            &wait_topic_gone(&mut c, &t).await,
+        );
+        let r: Reply<DeleteTopicsResponse> =
+            call(&mut c, ApiKey::DeleteTopics, 6, &by_name(&[&t])).await;
+        o.rec("v6 delete it again", &r);
+        o
+    })
+}
+
+/// 9. Idempotent producer: duplicates, gaps, epochs.
+fn idempotent_producer(ctx: Ctx) -> Fut {
+    Box::pin(async move {
+        let mut o = Obs::default();
+        let mut c = ctx.client().await;
+        let t = ctx.name("idem");
+        o.rec("create", &create_topic(&mut c, &t, 1, &[]).await);
+        let init = InitProducerIdRequest::default()
+            .with_transactional_id(None)
+            .with_transaction_timeout_ms(60_000)
+            .with_producer_id(ProducerId(-1))
+            .with_producer_epoch(-1);
+        // Kafka may need a moment to get a block of producer ids from the
+        // controller: retry retriable errors (not recorded).
+        let deadline = Instant::now() + WAIT_TIMEOUT;
+        let r = loop {
+            let r = init_producer_id_raw(&mut c, &init).await;
+            match &r {
+                Reply::Ok(r)
+                    if [14, 15, 51].contains(&r.error_code) && Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                _ => break r,
+            }
+        };
+        let pid = r.as_ref().map(|r| r.producer_id.0).unwrap_or(-1);
+        o.rec("v4 InitProducerId (non-transactional)", &r.map(Norm::norm));
+        let r = init_producer_id_raw(&mut c, &init).await;
+        let pid2 = r.as_ref().map(|r| r.producer_id.0).unwrap_or(-1);
+        o.rec("v4 InitProducerId again", &r.map(Norm::norm));
+        o.rec(
+            "the second producer id differs from the first",
+            &(pid != pid2),
+        );
+        let first = batch(3, 1000, Some((pid, 0, 0)), Compression::None);
+        o.rec(
+            "seq 0..2",
+            &produced(produce(&mut c, &t, 0, first.clone()).await),
+        );
+        o.rec(
+            "seq 3..4",
+            &produced(
+                produce(
+                    &mut c,
+                    &t,
+                    0,
+                    batch(2, 1000, Some((pid, 0, 3)), Compression::None),
+                )
+                .await,
+            ),
+        );
+        let r = produced(produce(&mut c, &t, 0, first).await);
+        rec_split_append_time(&mut o, "seq 0..2 again (duplicate of the first batch)", r);
+        let r = produced(
+            produce(
+                &mut c,
+                &t,
+                0,
+                batch(2, 1000, Some((pid, 0, 3)), Compression::None),
+            )
+            .await,
+        );
+        rec_split_append_time(&mut o, "seq 3..4 again (duplicate of the last batch)", r);
+        o.rec(
+            "seq 9 (gap)",
+            &produced(
+                produce(
+                    &mut c,
+                    &t,
+                    0,
+                    batch(1, 1000, Some((pid, 0, 9)), Compression::None),
+                )
+                .await,
+            ),
+        );
+        o.rec(
+            "epoch 1 seq 0 (epoch bump)",
+            &produced(
+                produce(
+                    &mut c,
+                    &t,
+                    0,
+                    batch(1, 1000, Some((pid, 1, 0)), Compression::None),
+                )
+                .await,
+            ),
+        );
+        o.rec(
+            "epoch 0 seq 5 (old epoch)",
+            &produced(
+                produce(
+                    &mut c,
+                    &t,
+                    0,
+                    batch(1, 1000, Some((pid, 0, 5)), Compression::None),
+                )
+                .await,
+            ),
+        );
+        o.rec(
+            "epoch 2 seq 5 (new epoch, sequence not 0)",
+            &produced(
+                produce(
+                    &mut c,
+                    &t,
+                    0,
+                    batch(1, 1000, Some((pid, 2, 5)), Compression::None),
+                )
+                .await,
+            ),
+        );
+        o.rec(
+            "unknown producer id, seq 7",
+            &produced(
+                produce(
+                    &mut c,
+                    &t,
+                    0,
+                    batch(1, 1000, Some((7_777_777_777, 0, 7)), Compression::None),
+                )
+                .await,
+            ),
+        );
+        o.rec(
+            "unknown producer id, seq 0",
+            &produced(
+                produce(
+                    &mut c,
+                    &t,
+                    0,
+                    batch(1, 1000, Some((7_777_777_778, 0, 0)), Compression::None),
+                )
+                .await,
+            ),
+        );
+        o.rec(
+            "fetch everything",
+            &fetch(&mut c, 12, &fetch_req(&t, &[(0, 0)], 1 << 20, 1 << 20)).await,
+        );
+        o
+    })
+}
+
+/// Records a produce result with log_append_time_ms in a step of its own.
+fn rec_split_append_time(
+    o: &mut Obs,
+    label: &str,
+    mut r: Reply<produce_response::PartitionProduceResponse>,
+) {
+    let t = r.as_ref().map(|p| p.log_append_time_ms);
+    if let Reply::Ok(p) = &mut r {
+        p.log_append_time_ms = 0;
+    }
+    o.rec(format!("{label} (log_append_time_ms blanked)"), &r);
+    o.rec(format!("{label}: log_append_time_ms"), &t);
+}
+
+/// InitProducerId v4, not normalized (the test needs the producer id).
+async fn init_producer_id_raw(
+    c: &mut Client,
+    req: &InitProducerIdRequest,
+) -> Reply<InitProducerIdResponse> {
+    let corr = c.send(ApiKey::InitProducerId, 4, req).await;
+    match tokio::time::timeout(CALL_TIMEOUT, c.recv_frame()).await {
+        Err(_) => Reply::Timeout,
+        Ok(None) => Reply::Closed,
+        Ok(Some(mut frame)) => {
+            let h = ResponseHeader::decode(&mut frame, InitProducerIdResponse::header_version(4))
+                .unwrap();
+            assert_eq!(h.correlation_id, corr);
+            Reply::Ok(InitProducerIdResponse::decode(&mut frame, 4).unwrap())
+        }
+    }
+}
+
+/// 10. ApiVersions: every version, an unsupported version, and an
+///     unsupported version of another API.
+fn api_versions(ctx: Ctx) -> Fut {
+    Box::pin(async move {
+        let mut o = Obs::default();
+        let mut c = ctx.client().await;
+        for v in 0..=4 {
+            let r: Reply<ApiVersionsResponse> = call(
+                &mut c,
+                ApiKey::ApiVersions,
+                v,
+                &ApiVersionsRequest::default()
+                    .with_client_software_name(sb("gregor-differential"))
+                    .with_client_software_version(sb("1")),
+            )
+            .await;
+            if v == 3 {
+                if let Some(r) = r.as_ref() {
+                    let mut table = String::new();
+                    for k in &r.api_keys {
+                        let _ =
+                            writeln!(table, "{} {}-{}", k.api_key, k.min_version, k.max_version);
+                    }
+                    o.info("api table", table);
+                }
+            }
+            let r = r.map(|r| {
+                (
+                    r.error_code,
+                    r.api_keys.iter().find(|k| k.api_key == 18).cloned(),
+                )
+            });
+            o.rec(format!("v{v}: error code and ApiVersions' own range"), &r);
+        }
+        // ApiVersions v127: header v2 (flexible), empty body.
+        let mut body = BytesMut::new();
+        body.put_i16(18);
+        body.put_i16(127);
+        body.put_i32(4242);
+        body.put_i16(10);
+        body.put_slice(b"gregor-e2e");
+        body.put_u8(0);
+        c.send_raw(&body).await;
+        let r: Reply<ApiVersionsResponse> = recv(&mut c, 0, 4242).await;
+        o.rec("v127 (unsupported): answered at v0", &r);
+        // Metadata v127: Kafka closes the connection.
+        let mut c2 = ctx.client().await;
+        let mut body = BytesMut::new();
+        body.put_i16(3);
+        body.put_i16(127);
+        body.put_i32(77);
+        body.put_i16(-1);
+        body.put_u8(0);
+        c2.send_raw(&body).await;
+        let r: Reply<MetadataResponse> = recv(&mut c2, 12, 77).await;
+        o.rec("Metadata v127 (unsupported)", &r.map(|_| "a response"));
+        // An API key that does not exist.
+        let mut c3 = ctx.client().await;
+        let mut body = BytesMut::new();
+        body.put_i16(9999);
+        body.put_i16(0);
+        body.put_i32(78);
+        body.put_i16(-1);
+        c3.send_raw(&body).await;
+        let r: Reply<MetadataResponse> = recv(&mut c3, 0, 78).await;
+        o.rec("API key 9999", &r.map(|_| "a response"));
+        o
+    })
+}
+
+/// 11. Fetch with a tiny max_bytes still returns the first batch whole.
+fn fetch_tiny_max_bytes(ctx: Ctx) -> Fut {
+    Box::pin(async move {
+        let mut o = Obs::default();
+        let mut c = ctx.client().await;
+        let t = ctx.name("tiny");
+        o.rec(
+            "create 2 partitions",
+            &create_topic(&mut c, &t, 2, &[]).await,
+        );
+        let b1 = batch(3, 1000, None, Compression::None);
+        let b1_len = b1.len() as i32;
+        for p in [0, 1] {
+            o.rec(
+                format!("p{p} batch of 3"),
+                &produced(produce(&mut c, &t, p, b1.clone()).await),
+            );
+            o.rec(
+                format!("p{p} batch of 2"),
+                &produced(produce(&mut c, &t, p, batch(2, 2000, None, Compression::None)).await),
+            );
+        }
+        let cases: Vec<(String, i16, FetchRequest)> = vec![
+            (
+                "v12 offset 0, max_bytes 1, partition_max_bytes 1".into(),
+                12,
+                fetch_req(&t, &[(0, 0)], 1, 1),
+            ),
+            (
+                "v12 offset 1 (inside batch 1), max_bytes 1".into(),
+                12,
+                fetch_req(&t, &[(0, 1)], 1, 1),
+            ),
+            (
+                "v12 offset 3 (batch 2), max_bytes 1".into(),
+                12,
+                fetch_req(&t, &[(0, 3)], 1, 1),
+            ),
+            (
+                "v12 offset 0, max_bytes 1 MiB, partition_max_bytes 1".into(),
+                12,
+                fetch_req(&t, &[(0, 0)], 1 << 20, 1),
+            ),
+            (
+                "v12 offset 0, max_bytes 1 MiB, partition_max_bytes = batch 1 + 20".into(),
+                12,
+                fetch_req(&t, &[(0, 0)], 1 << 20, b1_len + 20),
+            ),
+            (
+                "v12 offset 0, max_bytes = batch 1 + 20".into(),
+                12,
+                fetch_req(&t, &[(0, 0)], b1_len + 20, 1 << 20),
+            ),
+            (
+                "v12 two partitions, max_bytes 1".into(),
+                12,
+                fetch_req(&t, &[(0, 0), (1, 0)], 1, 1 << 20),
+            ),
+            (
+                "v4 offset 0, max_bytes 1".into(),
+                4,
+                fetch_req(&t, &[(0, 0)], 1, 1),
+            ),
+        ];
+        o.info("batch 1 bytes", b1_len.to_string());
+        for (label, v, req) in cases {
+            // A trailing partial batch is recorded in a step of its own.
+            let mut r = fetch(&mut c, v, &req).await;
+            let mut partial = Vec::new();
+            if let Reply::Ok(view) = &mut r {
+                for (_, p, recs) in &mut view.records {
+                    if let Records::Batches(bs) = recs {
+                        if let Some(BatchSummary::Partial(n)) = bs.last() {
+                            partial.push((*p, *n));
+                            bs.pop();
+                        }
+                    }
+                }
+            }
+            o.rec(label.clone(), &r);
+            if !partial.is_empty() {
+                o.rec(format!("{label}: trailing partial batch"), &partial);
+            }
+        }
+        o
+    })
+}
+
+/// 12a. FindCoordinator, for groups and for transactions.
+fn find_coordinator(ctx: Ctx) -> Fut {
+    Box::pin(async move {
+        let mut o = Obs::default();
+        let mut c = ctx.client().await;
+        let g = ctx.name("fc-group");
+        wait_group_coordinator(&mut c, &g).await;
+        let r: Reply<FindCoordinatorResponse> = call(
+            &mut c,
+            ApiKey::FindCoordinator,
+            3,
+            &FindCoordinatorRequest::default()
+                .with_key(sb(&g))
+                .with_key_type(0),
+        )
+        .await;
+        o.rec("v3 key_type=0 (group)", &r);
+        let r: Reply<FindCoordinatorResponse> = call(
+            &mut c,
+            ApiKey::FindCoordinator,
+            4,
+            &FindCoordinatorRequest::default()
+                .with_key_type(0)
+                .with_coordinator_keys(vec![sb(&g), sb(&ctx.name("fc-other"))]),
+        )
+        .await;
+        o.rec("v4 key_type=0, two groups", &r);
+        let r: Reply<FindCoordinatorResponse> = call(
+            &mut c,
+            ApiKey::FindCoordinator,
+            4,
+            &FindCoordinatorRequest::default()
+                .with_key_type(0)
+                .with_coordinator_keys(vec![sb("")]),
+        )
+        .await;
+        o.rec("v4 key_type=0, empty group id", &r);
+        let r: Reply<FindCoordinatorResponse> = call(
+            &mut c,
+            ApiKey::FindCoordinator,
+            4,
+            &FindCoordinatorRequest::default()
+                .with_key_type(7)
+                .with_coordinator_keys(vec![sb(&g)]),
+        )
+        .await;
+        o.rec("v4 key_type=7 (no such type)", &r);
+        // Transactions: Kafka creates __transaction_state on the first
+        // request and answers COORDINATOR_NOT_AVAILABLE until it is loaded.
+        let txn = FindCoordinatorRequest::default()
+            .with_key_type(1)
+            .with_coordinator_keys(vec![sb(&ctx.name("fc-txn"))]);
+        let deadline = Instant::now() + Duration::from_secs(3);
+        let r = loop {
+            let r: Reply<FindCoordinatorResponse> =
+                call(&mut c, ApiKey::FindCoordinator, 4, &txn).await;
+            let pending = r
+                .as_ref()
+                .is_some_and(|r| r.coordinators.first().is_some_and(|c| c.error_code == 15));
+            if !pending || Instant::now() > deadline {
+                break r;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        o.rec("v4 key_type=1 (transaction), after polling", &r);
+        o
+    })
+}
+
+/// 12b. Group error codes with no members around.
+fn group_errors_without_members(ctx: Ctx) -> Fut {
+    Box::pin(async move {
+        let mut o = Obs::default();
+        let mut c = ctx.client().await;
+        let ghost = ctx.name("g-ghost");
+        let simple = ctx.name("g-simple");
+        let t = ctx.name("g-topic");
+        o.rec("create topic", &create_topic(&mut c, &t, 2, &[]).await);
+        wait_group_coordinator(&mut c, &ghost).await;
+        let r: Reply<JoinGroupResponse> = call(
+            &mut c,
+            ApiKey::JoinGroup,
+            5,
+            &join_req("", "", "consumer", &[&t]),
+        )
+        .await;
+        o.rec("JoinGroup v5 empty group id", &r);
+        let r: Reply<JoinGroupResponse> = call(
+            &mut c,
+            ApiKey::JoinGroup,
+            5,
+            &join_req(&ctx.name("g-sess"), "", "consumer", &[&t]).with_session_timeout_ms(1),
+        )
+        .await;
+        o.rec("JoinGroup v5 session timeout 1 ms", &r);
+        let r: Reply<SyncGroupResponse> = call(
+            &mut c,
+            ApiKey::SyncGroup,
+            5,
+            &sync_req(&ghost, 1, "ghost-member", vec![]),
+        )
+        .await;
+        o.rec("SyncGroup v5 unknown group and member", &r);
+        let r: Reply<HeartbeatResponse> = call(
+            &mut c,
+            ApiKey::Heartbeat,
+            4,
+            &heartbeat_req(&ghost, 1, "ghost-member"),
+        )
+        .await;
+        o.rec("Heartbeat v4 unknown group and member", &r);
+        let r: Reply<LeaveGroupResponse> = call(
+            &mut c,
+            ApiKey::LeaveGroup,
+            4,
+            &leave_req(&ghost, &["ghost-member"]),
+        )
+        .await;
+        o.rec("LeaveGroup v4 unknown group and member", &r);
+        let r: Reply<DescribeGroupsResponse> =
+            call(&mut c, ApiKey::DescribeGroups, 5, &describe_req(&[&ghost])).await;
+        o.rec("DescribeGroups v5 unknown group", &r);
+        let r: Reply<DeleteGroupsResponse> = call(
+            &mut c,
+            ApiKey::DeleteGroups,
+            2,
+            &DeleteGroupsRequest::default().with_groups_names(vec![gid(&ghost)]),
+        )
+        .await;
+        o.rec("DeleteGroups v2 unknown group", &r);
+        let r: Reply<OffsetCommitResponse> = call(
+            &mut c,
+            ApiKey::OffsetCommit,
+            8,
+            &commit_req(&simple, -1, "", &[(&t, 1, 42), (&ctx.name("g-nope"), 0, 1)]),
+        )
+        .await;
+        o.rec(
+            "OffsetCommit v8 generation -1 to a new group (+ unknown topic)",
+            &r,
+        );
+        let r: Reply<OffsetCommitResponse> = call(
+            &mut c,
+            ApiKey::OffsetCommit,
+            8,
+            &commit_req(&ghost, 3, "ghost-member", &[(&t, 0, 1)]),
+        )
+        .await;
+        o.rec("OffsetCommit v8 generation 3 to a nonexistent group", &r);
+        let r: Reply<OffsetCommitResponse> = call(
+            &mut c,
+            ApiKey::OffsetCommit,
+            8,
+            &commit_req(&ghost, -1, "ghost-member", &[(&t, 0, 1)]),
+        )
+        .await;
+        o.rec(
+            "OffsetCommit v8 generation -1 with a member id, nonexistent group",
+            &r,
+        );
+        let r: Reply<OffsetFetchResponse> = call(
+            &mut c,
+            ApiKey::OffsetFetch,
+            7,
+            &offset_fetch_v7(&simple, &t, &[0, 1]),
+        )
+        .await;
+        o.rec("OffsetFetch v7 committed and uncommitted partitions", &r);
+        let r: Reply<OffsetFetchResponse> = call(
+            &mut c,
+            ApiKey::OffsetFetch,
+            8,
+            &offset_fetch_v8(&[(&simple, None), (&ghost, Some((&t, &[0, 1])))]),
+        )
+        .await;
+        o.rec(
+            "OffsetFetch v8 [all of g-simple, g-ghost partitions 0 1]",
+            &r,
+        );
+        let r: Reply<DescribeGroupsResponse> =
+            call(&mut c, ApiKey::DescribeGroups, 5, &describe_req(&[&simple])).await;
+        o.rec("DescribeGroups v5 group with offsets only", &r);
+        let r: Reply<ListGroupsResponse> =
+            call(&mut c, ApiKey::ListGroups, 4, &ListGroupsRequest::default()).await;
+        o.rec("ListGroups v4", &my_groups(r, &ctx.run));
+        let r: Reply<DeleteGroupsResponse> = call(
+            &mut c,
+            ApiKey::DeleteGroups,
+            2,
+            &DeleteGroupsRequest::default().with_groups_names(vec![gid(&simple), gid(&ghost)]),
+        )
+        .await;
+        o.rec("DeleteGroups v2 [g-simple (empty, offsets), g-ghost]", &r);
+        let r: Reply<OffsetFetchResponse> = call(
+            &mut c,
+            ApiKey::OffsetFetch,
+            7,
+            &offset_fetch_v7(&simple, &t, &[1]),
+        )
+        .await;
+        o.rec("OffsetFetch v7 after DeleteGroups", &r);
+        o
+    })
+}
+
+/// 12c. A group with two members: join, sync, heartbeats with stale and
+/// unknown members, a rebalance, commits, leave, delete.
+fn group_lifecycle(ctx: Ctx) -> Fut {
+    Box::pin(async move {
+        let mut o = Obs::default();
+        let mut l = Labels::default();
+        let mut a = ctx.client().await;
+        let mut b = ctx.client().await;
+        let g = ctx.name("g-life");
+        let t = ctx.name("g-life-topic");
+        o.rec("create topic", &create_topic(&mut a, &t, 2, &[]).await);
+        wait_group_coordinator(&mut a, &g).await;
+
+        // A joins: MEMBER_ID_REQUIRED first (v4+), then with its id.
+        let r: Reply<JoinGroupResponse> = call(
+            &mut a,
+            ApiKey::JoinGroup,
+            5,
+            &join_req(&g, "", "consumer", &[&t]),
+        )
+        .await;
+        let a_id = r
+            .as_ref()
+            .map(|r| r.member_id.to_string())
+            .unwrap_or_default();
+        o.rec("A JoinGroup v5 without member id", &r.map(|r| l.join(r)));
+        let r: Reply<JoinGroupResponse> = call(
+            &mut a,
+            ApiKey::JoinGroup,
+            5,
+            &join_req(&g, &a_id, "consumer", &[&t]),
+        )
+        .await;
+        let gen1 = r.as_ref().map(|r| r.generation_id).unwrap_or(-1);
+        o.rec("A JoinGroup v5 with its member id", &r.map(|r| l.join(r)));
+        let r: Reply<SyncGroupResponse> = call(
+            &mut a,
+            ApiKey::SyncGroup,
+            5,
+            &sync_req(
+                &g,
+                gen1,
+                &a_id,
+                vec![(a_id.clone(), assignment(&t, &[0, 1]))],
+            ),
+        )
+        .await;
+        o.rec("A SyncGroup (leader)", &r);
+        let hb = async |c: &mut Client, gen: i32, m: &str| -> Reply<HeartbeatResponse> {
+            call(c, ApiKey::Heartbeat, 4, &heartbeat_req(&g, gen, m)).await
+        };
+        o.rec(
+            "A Heartbeat current generation",
+            &hb(&mut a, gen1, &a_id).await,
+        );
+        o.rec(
+            "A Heartbeat generation - 1 (stale)",
+            &hb(&mut a, gen1 - 1, &a_id).await,
+        );
+        o.rec(
+            "A Heartbeat generation + 1",
+            &hb(&mut a, gen1 + 1, &a_id).await,
+        );
+        o.rec(
+            "Heartbeat unknown member",
+            &hb(&mut a, gen1, "ghost-member").await,
+        );
+        let r: Reply<SyncGroupResponse> = call(
+            &mut a,
+            ApiKey::SyncGroup,
+            5,
+            &sync_req(&g, gen1, "ghost-member", vec![]),
+        )
+        .await;
+        o.rec("SyncGroup unknown member", &r);
+        let r: Reply<SyncGroupResponse> = call(
+            &mut a,
+            ApiKey::SyncGroup,
+            5,
+            &sync_req(&g, gen1 - 1, &a_id, vec![]),
+        )
+        .await;
+        o.rec("A SyncGroup stale generation", &r);
+        let r: Reply<LeaveGroupResponse> = call(
+            &mut a,
+            ApiKey::LeaveGroup,
+            4,
+            &leave_req(&g, &["ghost-member"]),
+        )
+        .await;
+        o.rec(
+            "LeaveGroup v4 unknown member of a live group",
+            &r.map(|r| l.leave(r)),
+        );
+        let r: Reply<JoinGroupResponse> = call(
+            &mut a,
+            ApiKey::JoinGroup,
+            5,
+            &join_req(&g, "", "other-type", &[&t]),
+        )
+        .await;
+        o.rec(
+            "JoinGroup v5 another protocol type, no member id",
+            &r.map(|r| l.join(r)),
+        );
+        let r: Reply<DescribeGroupsResponse> =
+            call(&mut a, ApiKey::DescribeGroups, 5, &describe_req(&[&g])).await;
+        o.rec(
+            "DescribeGroups Stable, one member",
+            &r.map(|r| l.describe(r)),
+        );
+        let r: Reply<DeleteGroupsResponse> = call(
+            &mut a,
+            ApiKey::DeleteGroups,
+            2,
+            &DeleteGroupsRequest::default().with_groups_names(vec![gid(&g)]),
+        )
+        .await;
+        o.rec("DeleteGroups of a group with a member", &r);
+        let r: Reply<OffsetCommitResponse> = call(
+            &mut a,
+            ApiKey::OffsetCommit,
+            8,
+            &commit_req(&g, gen1, &a_id, &[(&t, 0, 5)]),
+        )
+        .await;
+        o.rec("A OffsetCommit current generation", &r);
+
+        // B joins: the group rebalances.
+        let r: Reply<JoinGroupResponse> = call(
+            &mut b,
+            ApiKey::JoinGroup,
+            5,
+            &join_req(&g, "", "consumer", &[&t]),
+        )
+        .await;
+        let b_id = r
+            .as_ref()
+            .map(|r| r.member_id.to_string())
+            .unwrap_or_default();
+        o.rec("B JoinGroup v5 without member id", &r.map(|r| l.join(r)));
+        let b_join = b
+            .send(
+                ApiKey::JoinGroup,
+                5,
+                &join_req(&g, &b_id, "consumer", &[&t]),
+            )
+            .await;
+        wait_group_state(&mut a, &g, "PreparingRebalance").await;
+        o.rec(
+            "A Heartbeat during the rebalance",
+            &hb(&mut a, gen1, &a_id).await,
+        );
+        let r: Reply<OffsetCommitResponse> = call(
+            &mut a,
+            ApiKey::OffsetCommit,
+            8,
+            &commit_req(&g, gen1, &a_id, &[(&t, 0, 6)]),
+        )
+        .await;
+        o.rec("A OffsetCommit during the rebalance", &r);
+        let r: Reply<DescribeGroupsResponse> =
+            call(&mut a, ApiKey::DescribeGroups, 5, &describe_req(&[&g])).await;
+        o.rec(
+            "DescribeGroups PreparingRebalance",
+            &r.map(|r| l.describe(r)),
+        );
+        let r: Reply<JoinGroupResponse> = call(
+            &mut a,
+            ApiKey::JoinGroup,
+            5,
+            &join_req(&g, &a_id, "consumer", &[&t]),
+        )
+        .await;
+        let gen2 = r.as_ref().map(|r| r.generation_id).unwrap_or(-1);
+        o.rec("A rejoins", &r.map(|r| l.join(r)));
+        let r: Reply<JoinGroupResponse> = recv(&mut b, 5, b_join).await;
+        o.rec("B's JoinGroup completes", &r.map(|r| l.join(r)));
+        let r: Reply<SyncGroupResponse> = call(
+            &mut a,
+            ApiKey::SyncGroup,
+            5,
+            &sync_req(
+                &g,
+                gen2,
+                &a_id,
+                vec![
+                    (a_id.clone(), assignment(&t, &[0])),
+                    (b_id.clone(), assignment(&t, &[1])),
+                ],
+            ),
+        )
+        .await;
+        o.rec("A SyncGroup generation 2 (leader)", &r);
+        let r: Reply<SyncGroupResponse> = call(
+            &mut b,
+            ApiKey::SyncGroup,
+            5,
+            &sync_req(&g, gen2, &b_id, vec![]),
+        )
+        .await;
+        o.rec("B SyncGroup generation 2", &r);
+        o.rec("B Heartbeat", &hb(&mut b, gen2, &b_id).await);
+        o.rec("A Heartbeat old generation", &hb(&mut a, gen1, &a_id).await);
+        for (label, gen, m) in [
+            ("A OffsetCommit generation 2", gen2, a_id.as_str()),
+            ("A OffsetCommit old generation", gen1, a_id.as_str()),
+            ("OffsetCommit unknown member", gen2, "ghost-member"),
+            (
+                "OffsetCommit generation -1, no member id, live group",
+                -1,
+                "",
+            ),
+        ] {
+            let r: Reply<OffsetCommitResponse> = call(
+                &mut a,
+                ApiKey::OffsetCommit,
+                8,
+                &commit_req(&g, gen, m, &[(&t, 0, 7), (&t, 1, 8)]),
+            )
+            .await;
+            o.rec(label, &r);
+        }
+        let r: Reply<OffsetFetchResponse> = call(
+            &mut a,
+            ApiKey::OffsetFetch,
+            7,
+            &offset_fetch_v7(&g, &t, &[0, 1]),
+        )
+        .await;
+        o.rec("OffsetFetch v7", &r);
+        let r: Reply<DescribeGroupsResponse> =
+            call(&mut a, ApiKey::DescribeGroups, 5, &describe_req(&[&g])).await;
+        o.rec(
+            "DescribeGroups Stable, two members",
+            &r.map(|r| l.describe(r)),
+        );
+        let r: Reply<ListGroupsResponse> =
+            call(&mut a, ApiKey::ListGroups, 4, &ListGroupsRequest::default()).await;
+        o.rec("ListGroups v4", &my_groups(r, &g));
+        let r: Reply<ListGroupsResponse> = call(
+            &mut a,
+            ApiKey::ListGroups,
+            4,
+            &ListGroupsRequest::default().with_states_filter(vec![sb("Stable")]),
+        )
+        .await;
+        o.rec("ListGroups v4 states [Stable]", &my_groups(r, &g));
+        let r: Reply<ListGroupsResponse> = call(
+            &mut a,
+            ApiKey::ListGroups,
+            5,
+            &ListGroupsRequest::default().with_types_filter(vec![sb("classic")]),
+        )
+        .await;
+        o.rec("ListGroups v5 types [classic]", &my_groups(r, &g));
+
+        // Leave: A with the v1 form, B with the v4 batch form.
+        let r: Reply<LeaveGroupResponse> = call(
+            &mut a,
+            ApiKey::LeaveGroup,
+            1,
+            &LeaveGroupRequest::default()
+                .with_group_id(gid(&g))
+                .with_member_id(sb(&a_id)),
+        )
+        .await;
+        o.rec("A LeaveGroup v1", &r.map(|r| l.leave(r)));
+        let r: Reply<LeaveGroupResponse> =
+            call(&mut b, ApiKey::LeaveGroup, 4, &leave_req(&g, &[&b_id])).await;
+        o.rec("B LeaveGroup v4", &r.map(|r| l.leave(r)));
+        let r: Reply<DescribeGroupsResponse> =
+            call(&mut a, ApiKey::DescribeGroups, 5, &describe_req(&[&g])).await;
+        o.rec("DescribeGroups after both left", &r.map(|r| l.describe(r)));
+        let r: Reply<DeleteGroupsResponse> = call(
+            &mut a,
+            ApiKey::DeleteGroups,
+            2,
+            &DeleteGroupsRequest::default().with_groups_names(vec![gid(&g)]),
+        )
+        .await;
+        o.rec("DeleteGroups of the now empty group", &r);
+        let r: Reply<DescribeGroupsResponse> =
+            call(&mut a, ApiKey::DescribeGroups, 5, &describe_req(&[&g])).await;
+        o.rec(
+            "DescribeGroups after DeleteGroups",
+            &r.map(|r| l.describe(r)),
+        );
+
+        // JoinGroup v3: no MEMBER_ID_REQUIRED round trip.
+        let g3 = ctx.name("g-v3");
+        let r: Reply<JoinGroupResponse> = call(
+            &mut a,
+            ApiKey::JoinGroup,
+            3,
+            &join_req(&g3, "", "consumer", &[&t]),
+        )
+        .await;
+        let c_id = r
+            .as_ref()
+            .map(|r| r.member_id.to_string())
+            .unwrap_or_default();
+        o.rec("JoinGroup v3 without member id", &r.map(|r| l.join(r)));
+        let r: Reply<LeaveGroupResponse> =
+            call(&mut a, ApiKey::LeaveGroup, 4, &leave_req(&g3, &[&c_id])).await;
+        o.rec("LeaveGroup v4 of the v3 member", &r.map(|r| l.leave(r)));
+        o
+    })
+}
