@@ -90,10 +90,31 @@ pub const TOPIC_CONFIGS: &[TopicConfigDef] = &[
         false,
     ),
     def(
+        "compression.gzip.level",
+        ConfigType::Int,
+        Some("compression.gzip.level"),
+        "-1",
+        false,
+    ),
+    def(
+        "compression.lz4.level",
+        ConfigType::Int,
+        Some("compression.lz4.level"),
+        "9",
+        false,
+    ),
+    def(
         "compression.type",
         ConfigType::String,
         Some("compression.type"),
         "producer",
+        false,
+    ),
+    def(
+        "compression.zstd.level",
+        ConfigType::Int,
+        Some("compression.zstd.level"),
+        "3",
         false,
     ),
     def(

@@ -103,6 +103,9 @@ pub enum BatchError {
     /// An idempotent batch without a base sequence.
     #[error("idempotent batch without a base sequence")]
     MissingSequence,
+    /// A compression codec id Kafka does not define.
+    #[error("unknown compression type id {0}")]
+    UnknownCompression(i16),
     /// The records themselves did not decode.
     #[error("records did not decode: {0}")]
     Records(String),
@@ -113,13 +116,18 @@ impl BatchError {
     /// as `LogValidator` chooses: CORRUPT_MESSAGE (2) for bytes that are
     /// damaged, INVALID_RECORD (87) for a well-formed batch Kafka refuses.
     pub fn error_code(&self) -> i16 {
+        // Checked against Apache Kafka 4.3.1 (compat-tests/rust/differential.rs).
         match self {
             BatchError::MultipleBatches
             | BatchError::ControlFromClient
             | BatchError::MissingSequence
-            | BatchError::CountMismatch { .. } => 87,
-            BatchError::UnsupportedMagic(_) => 2,
-            _ => 2,
+            | BatchError::CountMismatch { .. }
+            | BatchError::BadLength { .. }
+            | BatchError::UnsupportedMagic(_) => 87,
+            // Kafka fails with an IllegalArgumentException, which it
+            // reports as UNKNOWN_SERVER_ERROR.
+            BatchError::UnknownCompression(_) => -1,
+            BatchError::Truncated { .. } | BatchError::Crc { .. } | BatchError::Records(_) => 2,
         }
     }
 }

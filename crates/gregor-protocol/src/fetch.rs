@@ -20,6 +20,9 @@ pub struct FetchPartition {
     pub log_start_offset: i64,
     /// Stored batches, served as they are.
     pub records: Vec<Bytes>,
+    /// Encode `aborted_transactions` as an empty list rather than null, as
+    /// Kafka does for partitions it could not look up.
+    pub empty_aborted_list: bool,
 }
 
 /// One topic of a Fetch response.
@@ -101,11 +104,12 @@ pub fn encode_fetch_response(
             if version >= 5 {
                 cur.put_i64(p.log_start_offset);
             }
-            // aborted_transactions: null (no transactions yet).
-            if flexible {
-                put_uvarint(&mut cur, 0);
-            } else {
-                cur.put_i32(-1);
+            // aborted_transactions: no transactions yet, so null or empty.
+            match (flexible, p.empty_aborted_list) {
+                (true, false) => put_uvarint(&mut cur, 0),
+                (true, true) => put_uvarint(&mut cur, 1),
+                (false, false) => cur.put_i32(-1),
+                (false, true) => cur.put_i32(0),
             }
             if version >= 11 {
                 cur.put_i32(-1); // preferred_read_replica

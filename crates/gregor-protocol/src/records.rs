@@ -186,6 +186,9 @@ pub fn validate_client_batch(b: &[u8]) -> Result<BatchHeader, BatchError> {
             last_offset_delta: h.last_offset_delta,
         });
     }
+    if h.compression() > 4 {
+        return Err(BatchError::UnknownCompression(h.compression()));
+    }
     if h.is_control() {
         return Err(BatchError::ControlFromClient);
     }

@@ -28,6 +28,7 @@ fn decodes_with_the_codec_for_v4_to_v12() {
                     last_stable_offset: 10,
                     log_start_offset: 2,
                     records: stored.clone(),
+                    empty_aborted_list: false,
                 },
                 FetchPartition {
                     partition: 1,
@@ -36,6 +37,7 @@ fn decodes_with_the_codec_for_v4_to_v12() {
                     last_stable_offset: 5,
                     log_start_offset: 0,
                     records: vec![],
+                    empty_aborted_list: true,
                 },
             ],
         }],

@@ -311,6 +311,15 @@ impl Group {
             .min()
     }
 
+    /// True for a group that never had a member nor handed out a member id:
+    /// a JoinGroup that failed validation leaves nothing behind.
+    pub fn is_pristine(&self) -> bool {
+        self.state == State::Empty
+            && self.generation == 0
+            && self.members.is_empty()
+            && self.pending_members.is_empty()
+    }
+
     /// Marks the group deleted (DeleteGroups).
     pub fn mark_dead(&mut self) {
         self.state = State::Dead;

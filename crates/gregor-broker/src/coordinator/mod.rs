@@ -136,6 +136,9 @@ impl Coordinator {
         let slot = groups.get_mut(group_id)?;
         let r = f(slot, now);
         slot.deliver();
+        if create && slot.group.is_pristine() {
+            groups.remove(group_id);
+        }
         drop(groups);
         self.inner.timers.notify_one();
         Some(r)
@@ -301,11 +304,9 @@ impl Coordinator {
                     } else {
                         bytes::Bytes::new()
                     },
-                    assignment: if stable {
-                        m.assignment.clone()
-                    } else {
-                        bytes::Bytes::new()
-                    },
+                    // Kafka 4 keeps showing the current assignment during a
+                    // rebalance; metadata only once a protocol is chosen.
+                    assignment: m.assignment.clone(),
                 })
                 .collect(),
         })

@@ -16,14 +16,21 @@ use crate::error::ErrorCode;
 use crate::topics;
 
 pub fn handle(b: &Broker, req: CreateTopicsRequest, version: i16) -> CreateTopicsResponse {
-    let mut seen = std::collections::HashSet::new();
+    // A name given twice is refused once, and neither copy is created
+    // (Kafka's ControllerApis).
+    let mut counts = std::collections::HashMap::new();
+    for t in &req.topics {
+        *counts.entry(t.name.0.to_string()).or_insert(0usize) += 1;
+    }
+    let mut reported = std::collections::HashSet::new();
     let results = req
         .topics
         .into_iter()
+        .filter(|t| counts[&*t.name.0] == 1 || reported.insert(t.name.0.to_string()))
         .map(|t| {
             let name = t.name.0.to_string();
             let result = CreatableTopicResult::default().with_name(t.name.clone());
-            if !seen.insert(name.clone()) {
+            if counts[&name] > 1 {
                 return fail(
                     result,
                     ErrorCode::InvalidRequest.code(),

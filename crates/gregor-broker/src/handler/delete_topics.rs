@@ -29,6 +29,7 @@ pub fn handle(b: &Broker, req: DeleteTopicsRequest, _version: i16) -> DeleteTopi
                     Some(meta) => meta.name,
                     None => {
                         return r
+                            .with_name(None)
                             .with_error_code(ErrorCode::UnknownTopicId.code())
                             .with_error_message(Some(str_bytes(
                                 "This server does not host this topic ID.",

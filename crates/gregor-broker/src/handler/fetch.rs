@@ -7,7 +7,6 @@ use std::time::Duration;
 use gregor_protocol::fetch::{
     encode_fetch_response, FetchPartition, FetchResponseParts, FetchTopic,
 };
-use gregor_storage::StorageError;
 use kafka_protocol::messages::FetchRequest;
 use tokio::sync::Notify;
 use tokio::time::Instant;
@@ -107,6 +106,7 @@ fn read_all(b: &Broker, req: &FetchRequest) -> (FetchResponseParts, usize) {
             };
             let Some(log) = b.store().partition(&name, p.partition) else {
                 out.error_code = ErrorCode::UnknownTopicOrPartition.code();
+                out.empty_aborted_list = true;
                 partitions.push(out);
                 continue;
             };
@@ -135,18 +135,9 @@ fn read_all(b: &Broker, req: &FetchRequest) -> (FetchResponseParts, usize) {
                     budget = budget.saturating_sub(size);
                     out.records = batches;
                 }
-                Err(e) => {
-                    if let StorageError::OffsetOutOfRange {
-                        log_start_offset,
-                        high_watermark,
-                    } = e
-                    {
-                        out.high_watermark = high_watermark;
-                        out.last_stable_offset = high_watermark;
-                        out.log_start_offset = log_start_offset;
-                    }
-                    out.error_code = e.error_code();
-                }
+                // Like Kafka, an error (OFFSET_OUT_OF_RANGE included) carries
+                // no offsets: the client asks ListOffsets to reset.
+                Err(e) => out.error_code = e.error_code(),
             }
             partitions.push(out);
         }

@@ -67,11 +67,12 @@ fn by_name(b: &Broker, name: &StrBytes, allow_create: bool) -> MetadataResponseT
         return unknown(ErrorCode::UnknownTopicOrPartition);
     }
     match b.auto_create(name) {
-        // Kafka answers the request that triggers creation with
-        // LEADER_NOT_AVAILABLE and no partitions; clients retry.
+        // Kafka 4 forwards the creation to its controller and answers the
+        // request that triggered it with UNKNOWN_TOPIC_OR_PARTITION (not
+        // ZooKeeper-era LEADER_NOT_AVAILABLE); clients retry and find it.
         Ok(meta) => {
             info!(topic = %meta.name, partitions = meta.partitions, "auto-created topic");
-            unknown(ErrorCode::LeaderNotAvailable)
+            unknown(ErrorCode::UnknownTopicOrPartition)
         }
         Err(CreateError::InvalidName(_)) => unknown(ErrorCode::InvalidTopicException),
         // Created concurrently by someone else: it exists now.

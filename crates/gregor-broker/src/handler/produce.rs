@@ -121,14 +121,13 @@ fn append(
     }
     let header = match records::validate_client_batch(&data) {
         Ok(h) => h,
-        Err(e) => {
-            let code = if e.error_code() == ErrorCode::InvalidRecord.code() {
-                ErrorCode::InvalidRecord
-            } else {
-                ErrorCode::CorruptMessage
-            };
-            return err(partition, code, Some(&e.to_string()));
+        Err(e @ gregor_protocol::BatchError::UnknownCompression(_)) => {
+            // Kafka only trips over the codec inside the log append, so its
+            // reply carries the log start like other append failures.
+            return err_code(partition, e.error_code(), None)
+                .with_log_start_offset(log.log_start_offset());
         }
+        Err(e) => return err_code(partition, e.error_code(), Some(&e.to_string())),
     };
     if header.is_transactional() {
         return err(
@@ -155,7 +154,9 @@ fn append(
             if !e.is_protocol() {
                 warn!(topic, partition, cause = %e, "append failed");
             }
+            // The log exists: Kafka reports its start even on an error.
             err_code(partition, e.error_code(), Some(&e.to_string()))
+                .with_log_start_offset(log.log_start_offset())
         }
     }
 }
