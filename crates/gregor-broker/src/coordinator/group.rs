@@ -89,6 +89,8 @@ pub struct JoinRequest {
     pub protocols: Vec<(String, Bytes)>,
     /// v4+: a new member must first obtain a member id (KIP-394).
     pub require_known_member_id: bool,
+    /// v9+: the client understands `skip_assignment` (KIP-814).
+    pub supports_skip_assignment: bool,
 }
 
 /// One member as the leader sees it in a JoinGroup response.
@@ -547,6 +549,7 @@ impl Group {
             ));
         }
         let same_protocols = self.members[pos].protocols == req.protocols;
+        let skip_supported = req.supports_skip_assignment;
         {
             let m = &mut self.members[pos];
             m.id = new_id.clone();
@@ -567,9 +570,19 @@ impl Group {
         match self.state {
             State::Stable if same_protocols => {
                 // Rejoin without a rebalance: current generation and
-                // assignment; a leader is told not to assign again.
-                let mut r = self.join_result_for(&new_id, was_leader);
-                r.skip_assignment = was_leader;
+                // assignment. A leader is told not to assign again (v9+);
+                // an older client is shown the old leader id and no
+                // members, so that it does not think it leads (Kafka's
+                // answer before KIP-814).
+                let r = if was_leader && !skip_supported {
+                    let mut r = self.join_result_for(&new_id, false);
+                    r.leader = old;
+                    r
+                } else {
+                    let mut r = self.join_result_for(&new_id, was_leader);
+                    r.skip_assignment = was_leader;
+                    r
+                };
                 Reply::Now(r)
             }
             _ => {

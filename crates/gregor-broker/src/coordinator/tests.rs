@@ -31,6 +31,7 @@ fn req(member: &str, protocols: &[&str]) -> JoinRequest {
             .map(|p| (p.to_string(), Bytes::from(format!("meta-{p}"))))
             .collect(),
         require_known_member_id: true,
+        supports_skip_assignment: true,
     }
 }
 
@@ -405,6 +406,22 @@ fn static_member_restart_keeps_its_assignment_without_a_rebalance() {
         g.heartbeat(5_002, &old, Some("instance-1"), 1),
         code::FENCED_INSTANCE_ID
     );
+    // A pre-KIP-814 client restarting again is shown the previous leader id
+    // and no members, so that it does not run the assignment.
+    let mut old_client = req("", &["range"]);
+    old_client.instance_id = Some("instance-1".into());
+    old_client.supports_skip_assignment = false;
+    match g.join(6_000, old_client) {
+        Reply::Now(r) => {
+            assert_eq!(
+                (r.error, r.generation, r.leader.as_str()),
+                (0, 1, new.as_str())
+            );
+            assert!(r.members.is_empty() && !r.skip_assignment);
+            assert_ne!(r.member_id, new);
+        }
+        other => panic!("{other:?}"),
+    }
     assert_eq!(
         g.validate_commit(&old, Some("instance-1"), 1),
         Err(code::FENCED_INSTANCE_ID)

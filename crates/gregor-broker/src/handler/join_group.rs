@@ -32,6 +32,7 @@ pub fn handle(b: &Broker, ctx: Ctx, client_id: &str, req: JoinGroupRequest) -> H
             .map(|p| (p.name.to_string(), p.metadata.clone()))
             .collect(),
         require_known_member_id: v >= 4,
+        supports_skip_assignment: v >= 9,
     };
     let rx = b.coordinator().join(&req.group_id.0, join);
     let member = req.member_id.to_string();
