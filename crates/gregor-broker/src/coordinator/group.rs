@@ -548,7 +548,6 @@ impl Group {
                 SyncResult::error(code::FENCED_INSTANCE_ID),
             ));
         }
-        let same_protocols = self.members[pos].protocols == req.protocols;
         let skip_supported = req.supports_skip_assignment;
         {
             let m = &mut self.members[pos];
@@ -562,13 +561,18 @@ impl Group {
             m.awaiting_join = false;
             m.awaiting_sync = false;
             m.session_deadline = now + m.session_timeout_ms;
+            // Like Kafka, take the new subscription metadata (a
+            // cooperative member's changes on every join: it lists what it
+            // owns); only a change of the selected protocol rebalances.
+            m.protocols = req.protocols.clone();
         }
+        let same_protocol = self.select_protocol() == self.protocol;
         let was_leader = self.leader.as_deref() == Some(old.as_str());
         if was_leader {
             self.leader = Some(new_id.clone());
         }
         match self.state {
-            State::Stable if same_protocols => {
+            State::Stable if same_protocol => {
                 // Rejoin without a rebalance: current generation and
                 // assignment. A leader is told not to assign again (v9+);
                 // an older client is shown the old leader id and no

@@ -134,8 +134,21 @@ impl Coordinator {
             );
         }
         let slot = groups.get_mut(group_id)?;
+        let before = (slot.group.state(), slot.group.generation());
         let r = f(slot, now);
         slot.deliver();
+        let after = (slot.group.state(), slot.group.generation());
+        if before != after {
+            // Kafka logs each rebalance step at INFO too; one line each.
+            tracing::info!(
+                group = group_id,
+                from = before.0.name(),
+                to = after.0.name(),
+                generation = after.1,
+                members = slot.group.members().len(),
+                "group state"
+            );
+        }
         if create && slot.group.is_pristine() {
             groups.remove(group_id);
         }
@@ -386,8 +399,20 @@ impl Coordinator {
             let mut groups = lock(&self.inner.groups);
             for slot in groups.values_mut() {
                 if slot.group.next_deadline().is_some_and(|d| d <= now) {
+                    let before = (slot.group.state(), slot.group.members().len());
                     slot.group.tick(now);
                     slot.deliver();
+                    let after = (slot.group.state(), slot.group.members().len());
+                    if before != after {
+                        tracing::info!(
+                            group = %slot.group.id,
+                            from = before.0.name(),
+                            to = after.0.name(),
+                            generation = slot.group.generation(),
+                            members = after.1,
+                            "group state (timer)"
+                        );
+                    }
                 }
             }
         }

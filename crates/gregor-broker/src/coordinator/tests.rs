@@ -501,3 +501,46 @@ fn commits_from_assign_users_and_from_members() {
         Err(code::ILLEGAL_GENERATION)
     );
 }
+
+#[test]
+fn static_rejoin_with_new_metadata_but_same_protocol_does_not_rebalance() {
+    let mut g = Group::new("g", cfg(0));
+    let mut first = req("", &["cooperative-sticky"]);
+    first.instance_id = Some("i".into());
+    let old = match g.join(0, first.clone()) {
+        Reply::Later(id) => id,
+        other => panic!("{other:?}"),
+    };
+    let _ = g.take_outbox();
+    let _ = g.sync(
+        1,
+        &old,
+        Some("i"),
+        1,
+        None,
+        None,
+        vec![(old.clone(), Bytes::from_static(b"P"))],
+    );
+    let _ = g.take_outbox();
+    // A cooperative member's subscription lists what it owns: the bytes
+    // change between incarnations, the protocol does not.
+    let mut again = first.clone();
+    again.protocols = vec![("cooperative-sticky".into(), Bytes::from_static(b"owned: P"))];
+    match g.join(2, again) {
+        Reply::Now(r) => assert_eq!((r.error, r.generation), (0, 1)),
+        other => panic!("expected no rebalance, got {other:?}"),
+    }
+    assert_eq!(g.state(), State::Stable);
+    assert_eq!(
+        g.members()[0].protocols[0].1,
+        Bytes::from_static(b"owned: P")
+    );
+    // A protocol the group cannot keep selecting does rebalance.
+    let mut other = first;
+    other.protocols = vec![
+        ("range".into(), Bytes::new()),
+        ("cooperative-sticky".into(), Bytes::new()),
+    ];
+    assert!(matches!(g.join(3, other), Reply::Later(_)));
+    assert_ne!(g.state(), State::Stable);
+}
