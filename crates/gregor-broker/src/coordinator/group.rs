@@ -551,9 +551,10 @@ impl Group {
         let skip_supported = req.supports_skip_assignment;
         {
             let m = &mut self.members[pos];
+            // Kafka's replaceStaticMember swaps the id and keeps the rest
+            // (client id and host included); timeouts and protocols follow
+            // the new request.
             m.id = new_id.clone();
-            m.client_id = req.client_id.clone();
-            m.client_host = req.client_host.clone();
             m.session_timeout_ms = req.session_timeout_ms.max(0) as u64;
             if req.rebalance_timeout_ms > 0 {
                 m.rebalance_timeout_ms = req.rebalance_timeout_ms as u64;

@@ -7,12 +7,20 @@ use super::str_bytes;
 use crate::context::Broker;
 use crate::coordinator::code;
 
+/// Without an authorizer every operation on a group is allowed: READ,
+/// DELETE, DESCRIBE, DESCRIBE_CONFIGS and ALTER_CONFIGS, as Kafka reports
+/// them (bits by `AclOperation` code).
+const GROUP_OPERATIONS: i32 = (1 << 3) | (1 << 6) | (1 << 8) | (1 << 10) | (1 << 11);
+
 pub fn handle(b: &Broker, req: DescribeGroupsRequest, version: i16) -> DescribeGroupsResponse {
     let groups = req
         .groups
         .into_iter()
         .map(|id| {
-            let d = DescribedGroup::default().with_group_id(id.clone());
+            let mut d = DescribedGroup::default().with_group_id(id.clone());
+            if version >= 3 && req.include_authorized_operations {
+                d = d.with_authorized_operations(GROUP_OPERATIONS);
+            }
             if id.0.is_empty() {
                 return d
                     .with_error_code(code::INVALID_GROUP_ID)
