@@ -53,6 +53,12 @@ pub async fn serve(
         let frame = match frame {
             Ok(Some(f)) => f,
             Ok(None) => break,
+            // A client going away mid-stream (reset, EOF inside a frame) is
+            // routine; a frame we refuse is worth a warning.
+            Err(ConnectionError::Io(e)) => {
+                debug!(%peer, reason = %e, "connection lost");
+                break;
+            }
             Err(e) => {
                 warn!(%peer, reason = %e, "closing connection");
                 break;
