@@ -14,6 +14,9 @@ use bytes::Bytes;
 use super::{Engine, Visitor, WriteBatch};
 use crate::error::Result;
 
+/// sled's segment size for new databases (its default is 512 KiB).
+const SEGMENT_SIZE: usize = 8 << 20;
+
 /// A sled database plus an open handle on its directory for `syncfs`.
 pub(crate) struct SledEngine {
     db: sled::Db,
@@ -32,7 +35,13 @@ impl SledEngine {
             .path(dir)
             .cache_capacity(cache_capacity_bytes)
             // Kafka batches arrive already compressed.
-            .use_compression(false);
+            .use_compression(false)
+            // Values above a quarter segment become one blob file each
+            // (write + open + close per batch, and never synced by sled):
+            // 8 MiB segments keep batches up to 2 MiB inline. Fixed when
+            // the database is created; measured in docs/BENCHMARKS.md.
+            .segment_size(existing_segment_size(dir).unwrap_or(SEGMENT_SIZE))
+            .mode(sled::Mode::HighThroughput);
         if flush_interval_ms > 0 {
             // Our own flusher runs flush + syncfs on that interval, which
             // is strictly stronger; sled's would only duplicate the work.
@@ -42,6 +51,17 @@ impl SledEngine {
         let dir = File::open(dir)?;
         Ok(SledEngine { db, dir })
     }
+}
+
+/// The segment size an existing database was created with: sled refuses
+/// to open it with any other. Read from the `segment_size: N` line of
+/// sled's `conf` file; `None` for a new database.
+fn existing_segment_size(dir: &Path) -> Option<usize> {
+    let conf = std::fs::read(dir.join("conf")).ok()?;
+    String::from_utf8_lossy(&conf)
+        .lines()
+        .find_map(|l| l.strip_prefix("segment_size: "))
+        .and_then(|v| v.trim().parse().ok())
 }
 
 /// `syncfs(2)`: flushes every dirty page of the filesystem holding `file`.
@@ -104,5 +124,44 @@ impl Engine for SledEngine {
 
     fn is_persistent(&self) -> bool {
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A database created with sled's default 512 KiB segments (earlier
+    /// Gregor versions) still opens, with its own segment size.
+    #[test]
+    fn opens_databases_created_with_another_segment_size() {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string());
+        let dir = dir
+            .as_ref()
+            .map(|d| d.path().to_path_buf())
+            .unwrap_or_default();
+        {
+            let db = sled::Config::new()
+                .path(&dir)
+                .segment_size(512 * 1024)
+                .open();
+            assert!(db.is_ok());
+            let db = db.ok();
+            assert!(db
+                .as_ref()
+                .map(|d| d.insert(b"k", b"v").is_ok())
+                .unwrap_or(false));
+            assert!(db.map(|d| d.flush().is_ok()).unwrap_or(false));
+        }
+        assert_eq!(existing_segment_size(&dir), Some(512 * 1024));
+        let e = SledEngine::open(&dir, 1 << 20, 1000);
+        assert!(e.is_ok(), "{:?}", e.err().map(|e| e.to_string()));
+        let fresh = tempfile::tempdir().map_err(|e| e.to_string());
+        let fresh = fresh
+            .as_ref()
+            .map(|d| d.path().to_path_buf())
+            .unwrap_or_default();
+        assert!(SledEngine::open(&fresh, 1 << 20, 1000).is_ok());
+        assert_eq!(existing_segment_size(&fresh), Some(SEGMENT_SIZE));
     }
 }
