@@ -7,13 +7,15 @@ configured) ones. Extra arguments for `broker` come from the marker
 
 Environment:
   GREGOR_BIN  path of the gregor binary (default: <repo>/target/debug/gregor)
+  GREGOR_LOG  passed through to the broker (log filter, e.g. debug)
   COMPAT_EXTERNAL_BOOTSTRAP=host:port  run the client tests against a broker
       that is already running (e.g. Apache Kafka, for a differential run); no
       gregor is started and the tests that stop, restart or kill the broker,
       or that need its process, are skipped
 
 When a test fails, the log of every broker it used is attached to the
-report (section "gregor log").
+report (section "gregor log"). Lines given to the `timings` fixture
+(`timings.append("...")`) are printed in a "timings" section at the end.
 """
 
 from __future__ import annotations
@@ -101,7 +103,10 @@ class Broker:
             )
         cmd = self.command()
         # the command line alone configures it: no stray GREGOR_LISTEN etc.
-        env = {k: v for k, v in os.environ.items() if not k.startswith("GREGOR_")}
+        # (GREGOR_LOG, the log filter, passes through: GREGOR_LOG=debug)
+        env = {
+            k: v for k, v in os.environ.items() if not k.startswith("GREGOR_") or k == "GREGOR_LOG"
+        }
         env.setdefault("NO_COLOR", "1")
         self.runs += 1
         with self._cond:
@@ -323,3 +328,39 @@ def pytest_runtest_makereport(item, call):
                 tail = "[... earlier lines cut ...]\n" + tail
             rep.sections.append((f"{b.name} log ({rep.when})", tail))
     return rep
+
+
+_TIMINGS = pytest.StashKey[list]()
+
+
+@pytest.fixture(scope="session")
+def timings(request) -> list:
+    """A list of lines printed in a "timings" section after the run."""
+    return request.config.stash.setdefault(_TIMINGS, [])
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    lines = config.stash.get(_TIMINGS, [])
+    if lines:
+        terminalreporter.section("timings")
+        for line in lines:
+            terminalreporter.write_line(line)
+
+
+@pytest.fixture(scope="session")
+def reference_bootstrap(timings):
+    """host:port of the reference Apache Kafka (compat-tests/reference): one
+    per session, started on first use (GREGOR_REFERENCE=1 tests) and stopped
+    at the end; tests share it, each with its own topics and groups."""
+    import sys
+
+    sys.path.insert(0, str(REPO_ROOT / "compat-tests" / "reference"))
+    from reference import available, reference_kafka
+
+    ok, why = available()
+    if not ok:
+        pytest.fail(f"the reference Kafka cannot run: {why}", pytrace=False)
+    t0 = time.monotonic()
+    with reference_kafka() as bootstrap:
+        timings.append(f"reference Kafka started in {time.monotonic() - t0:.1f} s ({bootstrap})")
+        yield bootstrap

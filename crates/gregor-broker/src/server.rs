@@ -30,6 +30,9 @@ pub async fn run(listener: TcpListener, broker: Broker, shutdown: impl Future<Ou
         _ = shutdown => info!("shutdown requested; finishing in-flight requests"),
     }
     let _ = stop_tx.send(true);
+    // Parked JoinGroup/SyncGroup replies would otherwise wait for timers
+    // that no longer run, and the connections would never drain.
+    broker.coordinator().release_waiters();
     drop(done_tx);
     let _ = done_rx.recv().await;
     let _ = retention.await;

@@ -83,6 +83,8 @@ struct Inner {
     groups: Mutex<HashMap<String, Slot>>,
     /// Woken when a deadline may have moved earlier.
     timers: Notify,
+    /// Set at shutdown: nothing may park a reply any more.
+    closed: std::sync::atomic::AtomicBool,
     epoch: Instant,
 }
 
@@ -106,6 +108,7 @@ impl Coordinator {
                 cfg,
                 groups: Mutex::new(HashMap::new()),
                 timers: Notify::new(),
+                closed: std::sync::atomic::AtomicBool::new(false),
                 epoch: Instant::now(),
             }),
         }
@@ -123,6 +126,9 @@ impl Coordinator {
     ) -> Option<R> {
         let now = self.now();
         let mut groups = lock(&self.inner.groups);
+        if self.inner.closed.load(std::sync::atomic::Ordering::Acquire) {
+            return None;
+        }
         if create && !groups.contains_key(group_id) {
             groups.insert(
                 group_id.to_string(),
@@ -373,6 +379,39 @@ impl Coordinator {
                 Ok(true)
             }
             Some(_) => Err(code::NON_EMPTY_GROUP),
+        }
+    }
+
+    /// Answers every waiting JoinGroup and SyncGroup with NOT_COORDINATOR,
+    /// as Kafka does when it unloads a group: at shutdown nothing else
+    /// would complete them, and the connections must drain.
+    pub fn release_waiters(&self) {
+        let mut groups = lock(&self.inner.groups);
+        // Under the lock: no request can park a reply after this.
+        self.inner
+            .closed
+            .store(true, std::sync::atomic::Ordering::Release);
+        for slot in groups.values_mut() {
+            for (id, tx) in slot.joins.drain() {
+                let _ = tx.send(JoinResult {
+                    error: code::NOT_COORDINATOR,
+                    generation: -1,
+                    protocol_type: None,
+                    protocol_name: None,
+                    leader: String::new(),
+                    member_id: id,
+                    skip_assignment: false,
+                    members: Vec::new(),
+                });
+            }
+            for (_, tx) in slot.syncs.drain() {
+                let _ = tx.send(SyncResult {
+                    error: code::NOT_COORDINATOR,
+                    protocol_type: None,
+                    protocol_name: None,
+                    assignment: bytes::Bytes::new(),
+                });
+            }
         }
     }
 

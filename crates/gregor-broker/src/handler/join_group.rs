@@ -39,7 +39,7 @@ pub fn handle(b: &Broker, ctx: Ctx, client_id: &str, req: JoinGroupRequest) -> H
     Handled::Later(Box::pin(async move {
         let r = rx
             .await
-            .unwrap_or_else(|_| error(code::UNKNOWN_SERVER_ERROR, &member));
+            .unwrap_or_else(|_| error(code::NOT_COORDINATOR, &member));
         reply(v, r)
     }))
 }
