@@ -265,7 +265,11 @@ fn torn_sled_file_keeps_synced_batches() {
 /// Damages the value of the last `k` stored batches through sled directly.
 fn damage_last_batches(dir: &Path, k: usize, damage: impl Fn(&mut Vec<u8>)) {
     // Same segment size as the store created it with (sled refuses others).
-    let db = sled::Config::new().path(dir).segment_size(8 << 20).open().unwrap();
+    let db = sled::Config::new()
+        .path(dir)
+        .segment_size(8 << 20)
+        .open()
+        .unwrap();
     let last: Vec<(sled::IVec, sled::IVec)> = db
         .scan_prefix(b"L")
         .rev()
