@@ -87,8 +87,7 @@ pub fn decode_request(mut frame: Bytes) -> Result<Decoded, ProtocolError> {
 
 /// Kafka's name for an api key, for logs and errors.
 pub fn api_name(key: ApiKey) -> &'static str {
-    // ApiKey's Debug is the Kafka name; leak-free via a match on common ones
-    // would be long, so keep a small static table of what we log most.
+    // A static name for spans and errors; APIs Gregor never serves share one.
     match key {
         ApiKey::Produce => "Produce",
         ApiKey::Fetch => "Fetch",
