@@ -3,10 +3,11 @@
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use gregor_storage::{StorageError, Store, TopicMeta};
+use gregor_storage::{PartitionLog, StorageError, Store, TopicMeta};
 
 use crate::config::BrokerConfig;
 use crate::coordinator::{Coordinator, GroupConfig};
+use crate::error::ErrorCode;
 use crate::topics;
 
 /// A handle on the broker's shared state.
@@ -91,6 +92,26 @@ impl Broker {
     /// Port clients connect to.
     pub fn port(&self) -> i32 {
         self.inner.advertised_port
+    }
+
+    /// The partition a Fetch, ListOffsets or OffsetForLeaderEpoch names,
+    /// checked against the client's `current_leader_epoch` (KIP-320).
+    /// Gregor's leader epoch is always 0: a larger one is from a future this
+    /// broker has not seen; negative means "not checked".
+    pub fn led_partition(
+        &self,
+        topic: &str,
+        partition: i32,
+        current_leader_epoch: i32,
+    ) -> Result<Arc<PartitionLog>, ErrorCode> {
+        let log = self
+            .store()
+            .partition(topic, partition)
+            .ok_or(ErrorCode::UnknownTopicOrPartition)?;
+        if current_leader_epoch > 0 {
+            return Err(ErrorCode::UnknownLeaderEpoch);
+        }
+        Ok(log)
     }
 
     /// Creates a topic with broker defaults (auto-creation).

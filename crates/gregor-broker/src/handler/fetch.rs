@@ -104,19 +104,17 @@ fn read_all(b: &Broker, req: &FetchRequest) -> (FetchResponseParts, usize) {
                 log_start_offset: -1,
                 ..Default::default()
             };
-            let Some(log) = b.store().partition(&name, p.partition) else {
-                out.error_code = ErrorCode::UnknownTopicOrPartition.code();
-                out.empty_aborted_list = true;
-                partitions.push(out);
-                continue;
+            let log = match b.led_partition(&name, p.partition, p.current_leader_epoch) {
+                Ok(log) => log,
+                Err(code) => {
+                    out.error_code = code.code();
+                    // Kafka lists no aborted transactions (rather than null)
+                    // for partitions it could not look up.
+                    out.empty_aborted_list = code == ErrorCode::UnknownTopicOrPartition;
+                    partitions.push(out);
+                    continue;
+                }
             };
-            if p.current_leader_epoch > 0 {
-                // Gregor's leader epoch is always 0: a larger one is from a
-                // future this broker has not seen.
-                out.error_code = ErrorCode::UnknownLeaderEpoch.code();
-                partitions.push(out);
-                continue;
-            }
             let limit = (p.partition_max_bytes.max(0) as usize).min(budget);
             match log.read(p.fetch_offset, limit.max(1)) {
                 Ok(r) => {

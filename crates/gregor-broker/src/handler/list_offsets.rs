@@ -28,12 +28,12 @@ pub fn handle(b: &Broker, req: ListOffsetsRequest, version: i16) -> ListOffsetsR
                         .with_timestamp(-1)
                         .with_offset(-1)
                         .with_leader_epoch(-1);
-                    let Some(log) = b.store().partition(&t.name.0, p.partition_index) else {
-                        return base.with_error_code(ErrorCode::UnknownTopicOrPartition.code());
-                    };
-                    if p.current_leader_epoch > 0 {
-                        return base.with_error_code(ErrorCode::UnknownLeaderEpoch.code());
-                    }
+                    let log =
+                        match b.led_partition(&t.name.0, p.partition_index, p.current_leader_epoch)
+                        {
+                            Ok(log) => log,
+                            Err(code) => return base.with_error_code(code.code()),
+                        };
                     let found = match p.timestamp {
                         LATEST => Ok(Some((log.high_watermark(), -1))),
                         EARLIEST | EARLIEST_LOCAL => Ok(Some((log.log_start_offset(), -1))),

@@ -7,7 +7,6 @@ use kafka_protocol::messages::offset_for_leader_epoch_response::{
 use kafka_protocol::messages::{OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse};
 
 use crate::context::Broker;
-use crate::error::ErrorCode;
 
 pub fn handle(
     b: &Broker,
@@ -26,12 +25,11 @@ pub fn handle(
                         .with_partition(p.partition)
                         .with_leader_epoch(-1)
                         .with_end_offset(-1);
-                    let Some(log) = b.store().partition(&t.topic.0, p.partition) else {
-                        return base.with_error_code(ErrorCode::UnknownTopicOrPartition.code());
+                    let log = match b.led_partition(&t.topic.0, p.partition, p.current_leader_epoch)
+                    {
+                        Ok(log) => log,
+                        Err(code) => return base.with_error_code(code.code()),
                     };
-                    if p.current_leader_epoch > 0 {
-                        return base.with_error_code(ErrorCode::UnknownLeaderEpoch.code());
-                    }
                     if p.leader_epoch > 0 {
                         // An epoch after ours: Kafka answers UNDEFINED epoch and offset.
                         return base.with_error_code(0);
