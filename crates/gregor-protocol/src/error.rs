@@ -106,9 +106,18 @@ pub enum BatchError {
     /// A compression codec id Kafka does not define.
     #[error("unknown compression type id {0}")]
     UnknownCompression(i16),
-    /// The records themselves did not decode.
-    #[error("records did not decode: {0}")]
+    /// The records are malformed (Kafka's `InvalidRecordException`).
+    #[error("invalid records: {0}")]
     Records(String),
+    /// The compressed records inflate beyond the broker's cap.
+    #[error("compressed records inflate beyond {limit} bytes")]
+    InflatedTooLarge {
+        /// The cap, from `max.message.bytes` times the inflate factor.
+        limit: usize,
+    },
+    /// The compressed stream is damaged.
+    #[error("compressed records do not decompress: {0}")]
+    Decompress(String),
 }
 
 impl BatchError {
@@ -123,11 +132,13 @@ impl BatchError {
             | BatchError::MissingSequence
             | BatchError::CountMismatch { .. }
             | BatchError::BadLength { .. }
-            | BatchError::UnsupportedMagic(_) => 87,
+            | BatchError::UnsupportedMagic(_)
+            | BatchError::Records(_)
+            | BatchError::InflatedTooLarge { .. } => 87,
             // Kafka fails with an IllegalArgumentException, which it
             // reports as UNKNOWN_SERVER_ERROR.
             BatchError::UnknownCompression(_) => -1,
-            BatchError::Truncated { .. } | BatchError::Crc { .. } | BatchError::Records(_) => 2,
+            BatchError::Truncated { .. } | BatchError::Crc { .. } | BatchError::Decompress(_) => 2,
         }
     }
 }

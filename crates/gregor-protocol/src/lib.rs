@@ -4,13 +4,15 @@
 //! - [`request`]: header and body decode by api key and version.
 //! - [`response`]: response encode with the right header version.
 //! - [`fetch`]: a Fetch response that carries stored batches without copying.
-//! - [`records`]: record batch v2 headers, validated and patched in place.
+//! - [`records`]: record batch v2 headers, validated and patched in place;
+//!   records walked without inflating a batch into memory ([`inflate`]).
 //! - [`versions`]: the advertised ApiVersions table.
 #![deny(missing_docs)]
 
 pub mod error;
 pub mod fetch;
 pub mod frame;
+pub mod inflate;
 pub mod records;
 pub mod request;
 pub mod response;

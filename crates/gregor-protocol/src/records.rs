@@ -5,9 +5,8 @@
 //! onwards), so base offset (0..8) and partition leader epoch (12..16) can be
 //! patched without touching it.
 
-use bytes::Bytes;
-
 use crate::error::BatchError;
+use crate::inflate;
 
 /// Size of the v2 batch header up to and including `recordsCount`.
 pub const BATCH_HEADER_LEN: usize = 61;
@@ -239,24 +238,253 @@ pub fn batches(data: &[u8]) -> impl Iterator<Item = (BatchHeader, std::ops::Rang
     })
 }
 
-/// The first record in `batch` whose timestamp is `>= target`: its offset
-/// and timestamp. Decodes (and decompresses) the records, so it is only for
-/// the rare by-timestamp lookups, never for Produce or Fetch.
+/// The fields of one record that a broker looks at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordInfo {
+    /// Offset relative to the batch's base offset.
+    pub offset_delta: i32,
+    /// Timestamp relative to the batch's base timestamp.
+    pub timestamp_delta: i64,
+    /// Key length; -1 (or any negative) for a null key.
+    pub key_len: i32,
+    /// Value length; -1 (or any negative) for a null value.
+    pub value_len: i32,
+}
+
+/// What [`validate_records`] found.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RecordsSummary {
+    /// Records in the batch.
+    pub count: i32,
+    /// Records with a null key (a compacted topic refuses them).
+    pub null_keys: i32,
+}
+
+/// A byte source for the record parser: the batch itself, or a bounded
+/// decompression stream. Generic so that uncompressed batches are parsed
+/// straight from the slice.
+struct Src<R> {
+    r: R,
+    consumed: usize,
+}
+
+impl<R: std::io::BufRead> Src<R> {
+    fn byte(&mut self) -> Result<Option<u8>, BatchError> {
+        let buf = self.r.fill_buf().map_err(inflate::map_io)?;
+        let Some(&b) = buf.first() else {
+            return Ok(None);
+        };
+        self.r.consume(1);
+        self.consumed += 1;
+        Ok(Some(b))
+    }
+
+    fn need_byte(&mut self) -> Result<u8, BatchError> {
+        self.byte()?.ok_or_else(|| {
+            BatchError::Records("Incorrect declared batch size, premature EOF reached".into())
+        })
+    }
+
+    /// A zigzag varint of at most `max_bytes` bytes, as Kafka's `ByteUtils`.
+    fn zigzag(&mut self, max_bytes: u32) -> Result<i64, BatchError> {
+        let mut raw: u64 = 0;
+        for i in 0..max_bytes {
+            let b = self.need_byte()?;
+            raw |= u64::from(b & 0x7f) << (7 * i);
+            if b & 0x80 == 0 {
+                return Ok(((raw >> 1) as i64) ^ -((raw & 1) as i64));
+            }
+        }
+        Err(BatchError::Records("varint is too long".into()))
+    }
+
+    fn varint(&mut self) -> Result<i32, BatchError> {
+        let v = self.zigzag(5)?;
+        i32::try_from(v).map_err(|_| BatchError::Records("varint out of range".into()))
+    }
+
+    fn skip(&mut self, mut n: usize) -> Result<(), BatchError> {
+        while n > 0 {
+            let buf = self.r.fill_buf().map_err(inflate::map_io)?;
+            if buf.is_empty() {
+                return Err(BatchError::Records(
+                    "Incorrect declared batch size, premature EOF reached".into(),
+                ));
+            }
+            let k = buf.len().min(n);
+            self.r.consume(k);
+            self.consumed += k;
+            n -= k;
+        }
+        Ok(())
+    }
+
+    /// Reads one record as Kafka's `DefaultRecord.readFrom` does, checking
+    /// every length against the record's declared size before skipping.
+    fn record(&mut self) -> Result<RecordInfo, BatchError> {
+        let size = self.varint()?;
+        let size = usize::try_from(size)
+            .map_err(|_| BatchError::Records(format!("Invalid record size {size}")))?;
+        let start = self.consumed;
+        let bad_size = |read: usize| {
+            BatchError::Records(format!(
+                "Invalid record size: expected to read {size} bytes in record payload, but instead read {read}"
+            ))
+        };
+        let _attributes = self.need_byte()?;
+        let timestamp_delta = self.zigzag(10)?;
+        let offset_delta = self.varint()?;
+        // Skips a length-prefixed field, refusing one that runs past the record.
+        let field = |src: &mut Self, len: i32| -> Result<(), BatchError> {
+            let Ok(len) = usize::try_from(len) else {
+                return Ok(()); // null
+            };
+            let read = src.consumed - start;
+            if len > size.saturating_sub(read) {
+                return Err(bad_size(read.saturating_add(len)));
+            }
+            src.skip(len)
+        };
+        let key_len = self.varint()?;
+        field(self, key_len)?;
+        let value_len = self.varint()?;
+        field(self, value_len)?;
+        let headers = self.varint()?;
+        if headers < 0 {
+            return Err(BatchError::Records(format!(
+                "Found invalid number of record headers {headers}"
+            )));
+        }
+        for _ in 0..headers {
+            let key = self.varint()?;
+            if key < 0 {
+                return Err(BatchError::Records(format!(
+                    "Invalid negative header key size {key}"
+                )));
+            }
+            field(self, key)?;
+            let value = self.varint()?;
+            field(self, value)?;
+            if self.consumed - start > size {
+                return Err(bad_size(self.consumed - start));
+            }
+        }
+        if self.consumed - start != size {
+            return Err(bad_size(self.consumed - start));
+        }
+        Ok(RecordInfo {
+            offset_delta,
+            timestamp_delta,
+            key_len,
+            value_len,
+        })
+    }
+}
+
+/// Walks the records of the batch `batch` (one whole v2 batch), calling
+/// `visit` for each until it returns false. Compressed records are read
+/// as a stream that fails beyond `max_inflated` bytes, so the work and the
+/// memory are bounded whatever the batch claims. With `strict`, checks as
+/// Kafka's `LogValidator` does: exactly `recordsCount` records and nothing
+/// after them, and consecutive offset deltas in a compressed batch.
+fn walk_records(
+    batch: &[u8],
+    max_inflated: usize,
+    strict: bool,
+    visit: &mut dyn FnMut(&RecordInfo) -> bool,
+) -> Result<(), BatchError> {
+    let h = BatchHeader::parse(batch)?;
+    let end = h.total_len().min(batch.len());
+    let body = batch.get(BATCH_HEADER_LEN..end).unwrap_or_default();
+    let codec = h.compression();
+    if codec == 0 {
+        walk_src(
+            Src {
+                r: body,
+                consumed: 0,
+            },
+            &h,
+            false,
+            strict,
+            visit,
+        )
+    } else {
+        let r = inflate::records_stream(codec, body, max_inflated)?;
+        walk_src(Src { r, consumed: 0 }, &h, true, strict, visit)
+    }
+}
+
+fn walk_src<R: std::io::BufRead>(
+    mut src: Src<R>,
+    h: &BatchHeader,
+    compressed: bool,
+    strict: bool,
+    visit: &mut dyn FnMut(&RecordInfo) -> bool,
+) -> Result<(), BatchError> {
+    for i in 0..h.records_count.max(0) {
+        let r = src.record()?;
+        if strict && compressed && r.offset_delta != i {
+            return Err(BatchError::Records(format!(
+                "Inner record offset delta {} where {i} was expected",
+                r.offset_delta
+            )));
+        }
+        if !visit(&r) {
+            return Ok(());
+        }
+    }
+    if strict && src.byte()?.is_some() {
+        return Err(BatchError::Records(
+            "Incorrect declared batch size, records still remaining in file".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks every record of a client batch (already through
+/// [`validate_client_batch`]) as Kafka's `LogValidator` does, inflating
+/// compressed records as a stream capped at `max_inflated` bytes (see
+/// [`inflate::inflate_limit`]). Costs a pass over the (inflated) records:
+/// run it off the async reactor for compressed or large batches.
+pub fn validate_records(batch: &[u8], max_inflated: usize) -> Result<RecordsSummary, BatchError> {
+    let mut sum = RecordsSummary::default();
+    walk_records(batch, max_inflated, true, &mut |r| {
+        sum.count += 1;
+        if r.key_len < 0 {
+            sum.null_keys += 1;
+        }
+        true
+    })?;
+    Ok(sum)
+}
+
+/// The first record in `batch` at or after `min_offset` whose timestamp is
+/// `>= target`: its offset and timestamp. Decodes (and decompresses, within
+/// `max_inflated` bytes) the records, so it is only for the rare
+/// by-timestamp lookups, never for Produce or Fetch.
 pub fn first_record_at_or_after(
-    batch: &Bytes,
+    batch: &[u8],
     target: i64,
+    min_offset: i64,
+    max_inflated: usize,
 ) -> Result<Option<(i64, i64)>, BatchError> {
     let h = BatchHeader::parse(batch)?;
+    if h.last_offset() < min_offset || h.max_timestamp < target {
+        return Ok(None);
+    }
     if h.is_log_append_time() {
         // Every record carries the batch's append time.
-        return Ok((h.max_timestamp >= target).then_some((h.base_offset, h.max_timestamp)));
+        return Ok(Some((h.base_offset.max(min_offset), h.max_timestamp)));
     }
-    let mut buf = batch.clone();
-    let set = kafka_protocol::records::RecordBatchDecoder::decode(&mut buf)
-        .map_err(|e| BatchError::Records(e.to_string()))?;
-    Ok(set
-        .records
-        .iter()
-        .find(|r| r.timestamp >= target)
-        .map(|r| (r.offset, r.timestamp)))
+    let mut found = None;
+    walk_records(batch, max_inflated, false, &mut |r| {
+        let offset = h.base_offset.saturating_add(i64::from(r.offset_delta));
+        let ts = h.base_timestamp.saturating_add(r.timestamp_delta);
+        if offset >= min_offset && ts >= target {
+            found = Some((offset, ts));
+            return false;
+        }
+        true
+    })?;
+    Ok(found)
 }

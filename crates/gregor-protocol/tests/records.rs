@@ -87,15 +87,15 @@ fn log_append_time_rewrites_max_timestamp_and_crc() {
 fn first_record_at_or_after_reads_inside_compressed_batches() {
     let b = Bytes::from(encode(5, Compression::Zstd, 1_000)); // ts 1000,1010,..,1040
     assert_eq!(
-        records::first_record_at_or_after(&b, 0).ok(),
+        records::first_record_at_or_after(&b, 0, 0, usize::MAX).ok(),
         Some(Some((0, 1_000)))
     );
     assert_eq!(
-        records::first_record_at_or_after(&b, 1_015).ok(),
+        records::first_record_at_or_after(&b, 1_015, 0, usize::MAX).ok(),
         Some(Some((2, 1_020)))
     );
     assert_eq!(
-        records::first_record_at_or_after(&b, 1_041).ok(),
+        records::first_record_at_or_after(&b, 1_041, 0, usize::MAX).ok(),
         Some(None)
     );
 }

@@ -126,35 +126,22 @@ fn stored_batch_ok(key_offset: i64, v: &[u8]) -> bool {
 }
 
 /// First record at or after `offset >= min_offset` with timestamp >= `ts`.
-/// Undecodable records are skipped with a warning: a client can store
-/// garbage under a valid CRC, which must not fail ListOffsets for good.
-fn first_in_batch(batch: &Bytes, ts: i64, min_offset: i64) -> Option<(i64, i64)> {
-    let h = BatchHeader::parse(batch).ok()?;
-    if h.last_offset() < min_offset || h.max_timestamp < ts {
-        return None;
-    }
-    if h.base_offset >= min_offset {
-        return match records::first_record_at_or_after(batch, ts) {
-            Ok(found) => found,
-            Err(e) => {
-                tracing::warn!(base_offset = h.base_offset, error = %e, "cannot decode stored batch for a timestamp lookup");
-                None
-            }
-        };
-    }
-    // The batch straddles the log start: skip its records below it.
-    if h.is_log_append_time() {
-        return (h.max_timestamp >= ts).then_some((min_offset, h.max_timestamp));
-    }
-    let mut buf = batch.clone();
-    match gregor_protocol::kafka_protocol::records::RecordBatchDecoder::decode(&mut buf) {
-        Ok(set) => set
-            .records
-            .iter()
-            .find(|r| r.timestamp >= ts && r.offset >= min_offset)
-            .map(|r| (r.offset, r.timestamp)),
+/// A batch that does not decode, or inflates beyond `max_inflated`, is
+/// skipped with a warning: a client could once store garbage under a valid
+/// CRC, which must not fail ListOffsets for good (nor exhaust memory).
+fn first_in_batch(
+    batch: &Bytes,
+    ts: i64,
+    min_offset: i64,
+    max_inflated: usize,
+) -> Option<(i64, i64)> {
+    match records::first_record_at_or_after(batch, ts, min_offset, max_inflated) {
+        Ok(found) => found,
         Err(e) => {
-            tracing::warn!(base_offset = h.base_offset, error = %e, "cannot decode stored batch for a timestamp lookup");
+            let base_offset = BatchHeader::parse(batch)
+                .map(|h| h.base_offset)
+                .unwrap_or(-1);
+            tracing::warn!(base_offset, error = %e, "stored batch skipped in a timestamp lookup");
             None
         }
     }
@@ -533,7 +520,9 @@ impl PartitionLog {
 
     /// ListOffsets by timestamp: the first record with timestamp >= `ts`
     /// (at or after the log start), as `(offset, timestamp)`; `None` if none.
-    pub fn offset_for_timestamp(&self, ts: i64) -> Result<Option<(i64, i64)>> {
+    /// Compressed batches are inflated as a stream of at most `max_inflated`
+    /// bytes each; one that inflates further is skipped with a warning.
+    pub fn offset_for_timestamp(&self, ts: i64, max_inflated: usize) -> Result<Option<(i64, i64)>> {
         self.check_live()?;
         let hw = self.log_end.load(Ordering::Acquire);
         let ls = self.log_start.load(Ordering::Acquire);
@@ -568,7 +557,7 @@ impl PartitionLog {
             &keys::offset_key(LOG, self.pid, hw),
             false,
             &mut |_, v| {
-                found = first_in_batch(&v, ts, ls);
+                found = first_in_batch(&v, ts, ls, max_inflated);
                 Ok(found.is_none())
             },
         )?;
@@ -577,7 +566,8 @@ impl PartitionLog {
 
     /// ListOffsets MAX_TIMESTAMP (-3): offset and timestamp of the record
     /// with the largest timestamp (the first such record), `None` if empty.
-    pub fn max_timestamp(&self) -> Result<Option<(i64, i64)>> {
+    /// Inflates at most `max_inflated` bytes, as [`Self::offset_for_timestamp`].
+    pub fn max_timestamp(&self, max_inflated: usize) -> Result<Option<(i64, i64)>> {
         self.check_live()?;
         let hw = self.log_end.load(Ordering::Acquire);
         let ls = self.log_start.load(Ordering::Acquire);
@@ -601,7 +591,7 @@ impl PartitionLog {
             return Ok(None);
         };
         Ok(Some(
-            first_in_batch(&batch, ts, ls).unwrap_or((base.max(ls), ts)),
+            first_in_batch(&batch, ts, ls, max_inflated).unwrap_or((base.max(ls), ts)),
         ))
     }
 

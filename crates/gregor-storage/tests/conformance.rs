@@ -10,6 +10,9 @@ use common::*;
 use gregor_protocol::records::validate_client_batch;
 use gregor_storage::{AppendOptions, CommittedOffset, StorageError, Store};
 
+/// Inflate cap for timestamp lookups (Kafka's default max.message.bytes x 32).
+const CAP: usize = 32 * 1_048_588;
+
 fn new_topic(store: &Store, name: &str) -> Arc<gregor_storage::PartitionLog> {
     store.create_topic(name, 1, BTreeMap::new()).unwrap();
     store.partition(name, 0).unwrap()
@@ -136,8 +139,8 @@ pub fn log_start_and_delete_records(store: &Store) {
     assert_eq!(p.size_bytes(), 0);
     assert!(p.read(12, 100).unwrap().batches.is_empty());
     assert_oor(p.read(11, 100), 12, 12);
-    assert_eq!(p.max_timestamp().unwrap(), None);
-    assert_eq!(p.offset_for_timestamp(0).unwrap(), None);
+    assert_eq!(p.max_timestamp(CAP).unwrap(), None);
+    assert_eq!(p.offset_for_timestamp(0, CAP).unwrap(), None);
     let out = p.append(batch_n(1, 10), opts()).unwrap();
     assert_eq!((out.base_offset, out.log_start_offset), (12, 12));
     assert_eq!(read_all(&p), vec![(12, 12)]);
@@ -145,8 +148,8 @@ pub fn log_start_and_delete_records(store: &Store) {
 
 pub fn offsets_for_timestamps(store: &Store) {
     let p = new_topic(store, "t");
-    assert_eq!(p.offset_for_timestamp(0).unwrap(), None);
-    assert_eq!(p.max_timestamp().unwrap(), None);
+    assert_eq!(p.offset_for_timestamp(0, CAP).unwrap(), None);
+    assert_eq!(p.max_timestamp(CAP).unwrap(), None);
     // offsets:     0    1    2  |  3    4  |  5  |  6    7    8
     for ts in [
         vec![100, 110, 120],
@@ -170,9 +173,9 @@ pub fn offsets_for_timestamps(store: &Store) {
         (501, None),
     ];
     for (ts, want) in cases {
-        assert_eq!(p.offset_for_timestamp(ts).unwrap(), want, "ts {ts}");
+        assert_eq!(p.offset_for_timestamp(ts, CAP).unwrap(), want, "ts {ts}");
     }
-    assert_eq!(p.max_timestamp().unwrap(), Some((7, 500)));
+    assert_eq!(p.max_timestamp(CAP).unwrap(), Some((7, 500)));
 }
 
 pub fn log_append_time(store: &Store) {
@@ -195,10 +198,10 @@ pub fn log_append_time(store: &Store) {
         (h.max_timestamp, h.partition_leader_epoch, h.base_offset),
         (5555, 2, 2)
     );
-    assert_eq!(p.offset_for_timestamp(3).unwrap(), Some((2, 5555)));
-    assert_eq!(p.offset_for_timestamp(2).unwrap(), Some((1, 2)));
-    assert_eq!(p.max_timestamp().unwrap(), Some((2, 5555)));
-    assert_eq!(p.offset_for_timestamp(5556).unwrap(), None);
+    assert_eq!(p.offset_for_timestamp(3, CAP).unwrap(), Some((2, 5555)));
+    assert_eq!(p.offset_for_timestamp(2, CAP).unwrap(), Some((1, 2)));
+    assert_eq!(p.max_timestamp(CAP).unwrap(), Some((2, 5555)));
+    assert_eq!(p.offset_for_timestamp(5556, CAP).unwrap(), None);
 }
 
 pub fn idempotent_producer(store: &Store) {
@@ -342,7 +345,7 @@ pub fn topics_create_delete_recreate(store: &Store) {
             (0, 0, 0)
         );
         assert!(p.read(0, usize::MAX).unwrap().batches.is_empty());
-        assert_eq!(p.max_timestamp().unwrap(), None);
+        assert_eq!(p.max_timestamp(CAP).unwrap(), None);
         assert_eq!(p.append(batch_n(1, 1), opts()).unwrap().base_offset, 0);
         // Producer state did not survive either.
         assert!(!p.append(idem(9, 0, 17, 1), opts()).unwrap().duplicate);
@@ -423,7 +426,7 @@ pub fn retention(store: &Store) {
     assert_eq!(p.enforce_retention(4500, 2000, -1).unwrap(), 4);
     assert_eq!((p.log_start_offset(), p.size_bytes()), (4, 2 * one));
     assert_oor(p.read(3, 100), 4, 8);
-    assert_eq!(p.offset_for_timestamp(0).unwrap(), Some((4, 2999)));
+    assert_eq!(p.offset_for_timestamp(0, CAP).unwrap(), Some((4, 2999)));
     // Never the last batch, however old.
     assert_eq!(p.enforce_retention(i64::MAX / 2, 0, -1).unwrap(), 2);
     assert_eq!(p.enforce_retention(i64::MAX / 2, 0, -1).unwrap(), 0);
@@ -438,7 +441,7 @@ pub fn retention(store: &Store) {
     assert_eq!(p.enforce_retention(0, -1, 0).unwrap(), 2);
     assert_eq!(read_all(&p), vec![(12, 13)]);
     assert_eq!(p.size_bytes(), one);
-    assert_eq!(p.max_timestamp().unwrap(), Some((13, 7000)));
+    assert_eq!(p.max_timestamp(CAP).unwrap(), Some((13, 7000)));
 }
 
 pub fn time_index_after_the_max_batch_is_deleted(store: &Store) {
@@ -447,22 +450,22 @@ pub fn time_index_after_the_max_batch_is_deleted(store: &Store) {
     for ts in [vec![4000, 5000], vec![100], vec![200], vec![150, 180]] {
         p.append(batch(&ts), opts()).unwrap();
     }
-    assert_eq!(p.max_timestamp().unwrap(), Some((1, 5000)));
-    assert_eq!(p.offset_for_timestamp(150).unwrap(), Some((0, 4000)));
+    assert_eq!(p.max_timestamp(CAP).unwrap(), Some((1, 5000)));
+    assert_eq!(p.offset_for_timestamp(150, CAP).unwrap(), Some((0, 4000)));
     p.delete_records_before(2).unwrap();
     // The survivors must be found although none raised the old running max.
-    assert_eq!(p.max_timestamp().unwrap(), Some((3, 200)));
-    assert_eq!(p.offset_for_timestamp(0).unwrap(), Some((2, 100)));
-    assert_eq!(p.offset_for_timestamp(101).unwrap(), Some((3, 200)));
-    assert_eq!(p.offset_for_timestamp(201).unwrap(), None);
+    assert_eq!(p.max_timestamp(CAP).unwrap(), Some((3, 200)));
+    assert_eq!(p.offset_for_timestamp(0, CAP).unwrap(), Some((2, 100)));
+    assert_eq!(p.offset_for_timestamp(101, CAP).unwrap(), Some((3, 200)));
+    assert_eq!(p.offset_for_timestamp(201, CAP).unwrap(), None);
     // The running max dropped with it: a new 300 is the max.
     p.append(batch(&[300]), opts()).unwrap();
-    assert_eq!(p.max_timestamp().unwrap(), Some((6, 300)));
-    assert_eq!(p.offset_for_timestamp(201).unwrap(), Some((6, 300)));
+    assert_eq!(p.max_timestamp(CAP).unwrap(), Some((6, 300)));
+    assert_eq!(p.offset_for_timestamp(201, CAP).unwrap(), Some((6, 300)));
     // Straddling log start: records before it are not answered.
     p.delete_records_before(5).unwrap();
-    assert_eq!(p.offset_for_timestamp(0).unwrap(), Some((5, 180)));
-    assert_eq!(p.max_timestamp().unwrap(), Some((6, 300)));
+    assert_eq!(p.offset_for_timestamp(0, CAP).unwrap(), Some((5, 180)));
+    assert_eq!(p.max_timestamp(CAP).unwrap(), Some((6, 300)));
 }
 
 pub fn producer_ids_are_unique(store: &Store) {

@@ -11,6 +11,9 @@ use bytes::Bytes;
 use common::*;
 use gregor_storage::{AppendOptions, CommittedOffset, StorageError, Store, StoreOptions};
 
+/// Inflate cap for timestamp lookups (Kafka's default max.message.bytes x 32).
+const CAP: usize = 32 * 1_048_588;
+
 /// No background flushing at all (ours nor sled's): only explicit syncs and
 /// the final flush on drop make anything durable.
 fn quiet() -> StoreOptions {
@@ -93,8 +96,8 @@ fn reopen_keeps_data_topics_producer_state_and_offsets() {
         batches0 = all_batches(&store, "a", 0);
         batches1 = all_batches(&store, "a", 1);
         (ls, hw, size) = (p.log_start_offset(), p.high_watermark(), p.size_bytes());
-        max_ts = p.max_timestamp().unwrap();
-        by_ts = [0, 150, 201, 5000, 10_000].map(|t| p.offset_for_timestamp(t).unwrap());
+        max_ts = p.max_timestamp(CAP).unwrap();
+        by_ts = [0, 150, 201, 5000, 10_000].map(|t| p.offset_for_timestamp(t, CAP).unwrap());
         block_on(store.sync()).unwrap();
     }
 
@@ -108,10 +111,10 @@ fn reopen_keeps_data_topics_producer_state_and_offsets() {
         (p.log_start_offset(), p.high_watermark(), p.size_bytes()),
         (ls, hw, size)
     );
-    assert_eq!(p.max_timestamp().unwrap(), max_ts);
+    assert_eq!(p.max_timestamp(CAP).unwrap(), max_ts);
     assert_eq!(max_ts, Some((5, 9999)));
     assert_eq!(
-        [0, 150, 201, 5000, 10_000].map(|t| p.offset_for_timestamp(t).unwrap()),
+        [0, 150, 201, 5000, 10_000].map(|t| p.offset_for_timestamp(t, CAP).unwrap()),
         by_ts
     );
     assert_oor(p.read(0, 1));
@@ -308,10 +311,13 @@ fn damaged_tail_is_dropped(k: usize, damage: impl Fn(&mut Vec<u8>)) {
         want[..keep].iter().map(|b| b.len() as u64).sum::<u64>()
     );
     assert_eq!(
-        p.max_timestamp().unwrap(),
+        p.max_timestamp(CAP).unwrap(),
         Some((2 * keep as i64 - 2, 1000 + keep as i64 - 1))
     );
-    assert_eq!(p.offset_for_timestamp(1000 + keep as i64).unwrap(), None);
+    assert_eq!(
+        p.offset_for_timestamp(1000 + keep as i64, CAP).unwrap(),
+        None
+    );
     // Producer state forgot the dropped batches: their sequences are
     // accepted again (not duplicates of lost data) at the same offsets.
     write_batches(&store, keep, total);
