@@ -62,8 +62,26 @@ pub struct BrokerConfig {
     pub log_flush_interval_ms: u64,
     /// `log.message.timestamp.type`: CreateTime or LogAppendTime.
     pub log_message_timestamp_type: String,
-    /// `max.connections`. Default 10000 (Kafka: unlimited).
+    /// `max.connections`. Default 10000 (Kafka: unlimited). Beyond it the
+    /// broker stops accepting until a connection closes, as Kafka does.
     pub max_connections: usize,
+    /// `max.connections.per.ip`. Default 2147483647, as Kafka. A connection
+    /// beyond it is closed at once.
+    pub max_connections_per_ip: usize,
+    /// `connections.max.idle.ms`: a connection with nothing in flight and no
+    /// bytes for this long is closed, and so is a peer that stalls this long
+    /// in the middle of a frame. Default 600000, as Kafka.
+    pub connections_max_idle_ms: u64,
+    /// `queued.max.request.bytes`: bytes of requests read and not yet
+    /// answered (plus Fetch responses not yet written), across all
+    /// connections. A connection over budget is not read. Kafka's default
+    /// is unbounded (-1); Gregor's is an eighth of the machine's memory,
+    /// between 128 MiB and 1 GiB. -1 here means unbounded too.
+    pub queued_max_request_bytes: usize,
+    /// `fetch.max.bytes` (broker side): the most record bytes one Fetch
+    /// response carries, whatever the client asks (KIP-74: the first batch
+    /// goes out even if larger). Default 57671680, as Kafka.
+    pub fetch_max_bytes: i32,
     /// `group.initial.rebalance.delay.ms`. Default 3000.
     pub group_initial_rebalance_delay_ms: u64,
     /// `group.min.session.timeout.ms`. Default 6000.
@@ -95,12 +113,33 @@ impl Default for BrokerConfig {
             log_flush_interval_ms: 1000,
             log_message_timestamp_type: "CreateTime".into(),
             max_connections: 10_000,
+            max_connections_per_ip: i32::MAX as usize,
+            connections_max_idle_ms: 600_000,
+            queued_max_request_bytes: default_queued_max_request_bytes(),
+            fetch_max_bytes: 57_671_680,
             group_initial_rebalance_delay_ms: 3000,
             group_min_session_timeout_ms: 6000,
             group_max_session_timeout_ms: 1_800_000,
             explicit: BTreeSet::new(),
         }
     }
+}
+
+/// An eighth of the machine's memory, between 128 MiB and 1 GiB: enough
+/// for several maximum-size requests, small beside the machine.
+fn default_queued_max_request_bytes() -> usize {
+    const MIB: u64 = 1024 * 1024;
+    // /proc/meminfo's first line: "MemTotal:  24567890 kB".
+    let total_kib = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .unwrap_or(4 * 1024 * 1024);
+    let bytes = (total_kib.saturating_mul(1024) / 8).clamp(128 * MIB, 1024 * MIB);
+    usize::try_from(bytes).unwrap_or(usize::MAX)
 }
 
 fn parse<T: std::str::FromStr>(key: &str, value: &str) -> Result<T, ConfigError>
@@ -192,6 +231,31 @@ impl BrokerConfig {
                 self.log_message_timestamp_type = v.into();
             }
             "max.connections" => self.max_connections = parse(key, value)?,
+            "max.connections.per.ip" => self.max_connections_per_ip = parse(key, value)?,
+            "connections.max.idle.ms" => {
+                let v: i64 = parse(key, value)?;
+                // Kafka takes -1 for "never"; so does Gregor.
+                self.connections_max_idle_ms = u64::try_from(v).unwrap_or(u64::MAX);
+                if v == 0 {
+                    return Err(invalid("must be positive, or -1 for never"));
+                }
+            }
+            "queued.max.request.bytes" => {
+                let v: i64 = parse(key, value)?;
+                self.queued_max_request_bytes = if v <= 0 {
+                    tokio::sync::Semaphore::MAX_PERMITS
+                } else {
+                    usize::try_from(v)
+                        .unwrap_or(usize::MAX)
+                        .min(tokio::sync::Semaphore::MAX_PERMITS)
+                };
+            }
+            "fetch.max.bytes" => {
+                self.fetch_max_bytes = parse(key, value)?;
+                if self.fetch_max_bytes < 1024 {
+                    return Err(invalid("must be at least 1024"));
+                }
+            }
             "group.initial.rebalance.delay.ms" => {
                 self.group_initial_rebalance_delay_ms = parse(key, value)?
             }
@@ -252,10 +316,23 @@ impl BrokerConfig {
                 self.log_retention_check_interval_ms.to_string(),
             ),
             ("log.retention.ms", self.log_retention_ms.to_string()),
+            (
+                "connections.max.idle.ms",
+                self.connections_max_idle_ms.to_string(),
+            ),
+            ("fetch.max.bytes", self.fetch_max_bytes.to_string()),
             ("max.connections", self.max_connections.to_string()),
+            (
+                "max.connections.per.ip",
+                self.max_connections_per_ip.to_string(),
+            ),
             ("message.max.bytes", self.message_max_bytes.to_string()),
             ("node.id", self.node_id.to_string()),
             ("num.partitions", self.num_partitions.to_string()),
+            (
+                "queued.max.request.bytes",
+                self.queued_max_request_bytes.to_string(),
+            ),
             (
                 "socket.request.max.bytes",
                 self.socket_request_max_bytes.to_string(),

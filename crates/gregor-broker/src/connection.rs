@@ -9,14 +9,17 @@
 
 use std::io::IoSlice;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use gregor_protocol::frame::check_length;
 use gregor_protocol::{decode_request, Decoded};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::tcp::OwnedWriteHalf;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 use tracing::{debug, warn, Instrument};
 
 use crate::context::Broker;
@@ -25,12 +28,16 @@ use crate::handler::{self, Pending, Reply};
 
 /// Replies queued per connection before the reader waits for the writer.
 const MAX_IN_FLIGHT: usize = 32;
-/// First allocation for a frame body; larger frames grow as bytes arrive,
-/// so a length prefix alone never reserves memory.
-const INITIAL_FRAME_ALLOC: usize = 1024 * 1024;
 
-/// Serves one connection until the client closes it, it misbehaves, or the
-/// broker shuts down.
+/// A queued reply and the budget its request holds until it is answered.
+type Queued = (Pending, Option<OwnedSemaphorePermit>);
+
+/// Serves one connection until the client closes it, it misbehaves, it
+/// idles past `connections.max.idle.ms`, or the broker shuts down.
+///
+/// An idle connection holds no buffers: frames are read straight from the
+/// socket into a body sized by the (checked) length prefix, so what stays
+/// between requests is the two tasks and the reply queue.
 pub async fn serve(
     stream: TcpStream,
     peer: SocketAddr,
@@ -38,25 +45,37 @@ pub async fn serve(
     mut stop: watch::Receiver<bool>,
 ) {
     let _ = stream.set_nodelay(true);
-    let (rd, wr) = stream.into_split();
-    let mut rd = BufReader::with_capacity(64 * 1024, rd);
-    let (tx, rx) = mpsc::channel::<Pending>(MAX_IN_FLIGHT);
-    let writer = tokio::spawn(write_loop(wr, rx, peer).in_current_span());
-    let max = broker.config().socket_request_max_bytes;
+    let (mut rd, wr) = stream.into_split();
+    let (tx, rx) = mpsc::channel::<Queued>(MAX_IN_FLIGHT);
+    // Requests read and not yet answered: an idle timeout only closes a
+    // connection that is waiting for nothing (a long poll is not idle).
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let idle = Duration::from_millis(broker.config().connections_max_idle_ms);
+    let writer = tokio::spawn(write_loop(wr, rx, peer, in_flight.clone(), idle).in_current_span());
+    let limits = Limits {
+        max_frame: broker.config().socket_request_max_bytes,
+        idle,
+        memory: broker.memory().clone(),
+        memory_total: broker.config().queued_max_request_bytes,
+    };
     debug!("connection opened");
     loop {
         let frame = tokio::select! {
-            f = read_frame(&mut rd, max) => f,
+            f = read_frame(&mut rd, &limits, &in_flight) => f,
             _ = stop.changed() => break,
             _ = tx.closed() => break,
         };
-        let frame = match frame {
+        let (frame, permit) = match frame {
             Ok(Some(f)) => f,
             Ok(None) => break,
             // A client going away mid-stream (reset, EOF inside a frame) is
             // routine; a frame we refuse is worth a warning.
             Err(ConnectionError::Io(e)) => {
                 debug!(%peer, reason = %e, "connection lost");
+                break;
+            }
+            Err(ConnectionError::Idle(ms)) => {
+                debug!(%peer, idle_ms = ms, "closing idle connection");
                 break;
             }
             Err(e) => {
@@ -75,7 +94,7 @@ pub async fn serve(
                     "ApiVersions version unsupported; answering KIP-511 style"
                 );
                 match gregor_protocol::response::unsupported_api_versions(correlation_id) {
-                    Ok(f) => Pending::Now(Reply::Frame(vec![f.freeze()])),
+                    Ok(f) => Pending::Now(Reply::Frame(vec![f.freeze()], None)),
                     Err(e) => Pending::Now(Reply::Close(e.to_string())),
                 }
             }
@@ -84,7 +103,8 @@ pub async fn serve(
                 break;
             }
         };
-        if tx.send(pending).await.is_err() {
+        in_flight.fetch_add(1, Ordering::AcqRel);
+        if tx.send((pending, permit)).await.is_err() {
             break;
         }
     }
@@ -93,45 +113,118 @@ pub async fn serve(
     debug!("connection closed");
 }
 
-/// Reads one frame body. `Ok(None)` on a clean close between frames.
-async fn read_frame<R: AsyncRead + Unpin>(
-    rd: &mut R,
-    max: usize,
-) -> Result<Option<Bytes>, ConnectionError> {
-    let mut prefix = [0u8; 4];
-    if rd.read(&mut prefix[..1]).await? == 0 {
-        return Ok(None);
-    }
-    rd.read_exact(&mut prefix[1..]).await?;
-    let len = check_length(prefix, max)?;
-    let mut body = Vec::with_capacity(len.min(INITIAL_FRAME_ALLOC));
-    (&mut *rd).take(len as u64).read_to_end(&mut body).await?;
-    if body.len() != len {
-        return Err(ConnectionError::Io(
-            std::io::ErrorKind::UnexpectedEof.into(),
-        ));
-    }
-    Ok(Some(Bytes::from(body)))
+/// What bounds reading a frame.
+struct Limits {
+    /// `socket.request.max.bytes`.
+    max_frame: usize,
+    /// `connections.max.idle.ms`.
+    idle: Duration,
+    /// `queued.max.request.bytes`, shared by every connection.
+    memory: Arc<Semaphore>,
+    /// Its size.
+    memory_total: usize,
 }
 
-async fn write_loop(mut wr: OwnedWriteHalf, mut rx: mpsc::Receiver<Pending>, peer: SocketAddr) {
-    while let Some(p) = rx.recv().await {
+/// Reads one frame body and the budget it holds. `Ok(None)` on a clean
+/// close between frames.
+///
+/// The budget is taken once the body's first bytes are there, so a peer
+/// that sends only a length prefix (however large) holds no memory; while
+/// the budget is exhausted the socket is simply not read (back-pressure).
+async fn read_frame(
+    rd: &mut OwnedReadHalf,
+    limits: &Limits,
+    in_flight: &AtomicUsize,
+) -> Result<Option<(Bytes, Option<OwnedSemaphorePermit>)>, ConnectionError> {
+    let mut prefix = [0u8; 4];
+    // Between frames: idle only counts while nothing is in flight.
+    loop {
+        match tokio::time::timeout(limits.idle, rd.read(&mut prefix[..1])).await {
+            Ok(n) => {
+                if n? == 0 {
+                    return Ok(None);
+                }
+                break;
+            }
+            Err(_) if in_flight.load(Ordering::Acquire) == 0 => {
+                return Err(ConnectionError::Idle(limits.idle.as_millis()))
+            }
+            Err(_) => continue,
+        }
+    }
+    stalled(limits.idle, rd.read_exact(&mut prefix[1..])).await?;
+    let len = check_length(prefix, limits.max_frame)?;
+    if len == 0 {
+        return Ok(Some((Bytes::new(), None)));
+    }
+    stalled(limits.idle, rd.readable()).await?;
+    // A frame larger than the whole budget waits for all of it.
+    let want = len.min(limits.memory_total);
+    let permit = limits
+        .memory
+        .clone()
+        .acquire_many_owned(u32::try_from(want).unwrap_or(u32::MAX))
+        .await
+        .ok();
+    // Capacity is reserved, but pages are only touched as bytes arrive.
+    let mut body = Vec::with_capacity(len);
+    while body.len() < len {
+        let left = (len - body.len()) as u64;
+        let n = stalled(limits.idle, (&mut *rd).take(left).read_buf(&mut body)).await?;
+        if n == 0 {
+            return Err(ConnectionError::Io(
+                std::io::ErrorKind::UnexpectedEof.into(),
+            ));
+        }
+    }
+    Ok(Some((Bytes::from(body), permit)))
+}
+
+/// A read inside a frame: a peer that sends nothing for `idle` is closed
+/// (slowloris), whatever else is in flight.
+async fn stalled<T>(
+    idle: Duration,
+    io: impl std::future::Future<Output = std::io::Result<T>>,
+) -> Result<T, ConnectionError> {
+    match tokio::time::timeout(idle, io).await {
+        Ok(r) => Ok(r?),
+        Err(_) => Err(ConnectionError::Stalled(idle.as_millis())),
+    }
+}
+
+async fn write_loop(
+    mut wr: OwnedWriteHalf,
+    mut rx: mpsc::Receiver<Queued>,
+    peer: SocketAddr,
+    in_flight: Arc<AtomicUsize>,
+    idle: Duration,
+) {
+    while let Some((p, _request_budget)) = rx.recv().await {
         let reply = match p {
             Pending::Now(r) => r,
             Pending::Later(f) => f.await,
         };
-        match reply {
-            Reply::Frame(chunks) => {
-                if let Err(e) = write_chunks(&mut wr, &chunks).await {
-                    debug!(cause = %e, "write failed");
-                    break;
+        // The request's budget (and a Fetch response's) is released when
+        // this iteration ends: once the reply is on the socket.
+        let written = match reply {
+            // A peer that stops reading is closed like one that stops
+            // writing: it would otherwise hold its budget for good.
+            Reply::Frame(chunks, _response_budget) => {
+                match tokio::time::timeout(idle, write_chunks(&mut wr, &chunks)).await {
+                    Ok(r) => r,
+                    Err(_) => Err(std::io::ErrorKind::TimedOut.into()),
                 }
             }
-            Reply::Nothing => {}
+            Reply::Nothing => Ok(()),
             Reply::Close(reason) => {
                 warn!(%peer, %reason, "closing connection");
                 break;
             }
+        };
+        in_flight.fetch_sub(1, Ordering::AcqRel);
+        if let Err(e) = written {
+            debug!(cause = %e, "write failed");
+            break;
         }
     }
     let _ = wr.shutdown().await;

@@ -3,7 +3,9 @@
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use gregor_protocol::inflate;
 use gregor_storage::{PartitionLog, StorageError, Store, TopicMeta};
+use tokio::sync::Semaphore;
 
 use crate::config::BrokerConfig;
 use crate::coordinator::{Coordinator, GroupConfig};
@@ -19,6 +21,12 @@ pub struct Broker {
 struct Shared {
     config: BrokerConfig,
     store: Arc<Store>,
+    /// Bytes of requests read and not yet answered, and of Fetch responses
+    /// not yet written, across all connections (`queued.max.request.bytes`).
+    memory: Arc<Semaphore>,
+    /// Decompressions running at once (each on a blocking thread, each
+    /// holding a decoder window): bounds their CPU and memory together.
+    inflate_slots: Arc<Semaphore>,
     coordinator: Coordinator,
     advertised_host: String,
     advertised_port: i32,
@@ -58,10 +66,16 @@ impl Broker {
             min_session_timeout_ms: config.group_min_session_timeout_ms,
             max_session_timeout_ms: config.group_max_session_timeout_ms,
         });
+        let memory = Arc::new(Semaphore::new(config.queued_max_request_bytes));
+        let inflate_slots = Arc::new(Semaphore::new(
+            std::thread::available_parallelism().map_or(2, |n| n.get()),
+        ));
         Broker {
             inner: Arc::new(Shared {
                 config,
                 store,
+                memory,
+                inflate_slots,
                 coordinator,
                 advertised_host: host,
                 advertised_port: port,
@@ -77,6 +91,41 @@ impl Broker {
     pub fn store(&self) -> &Arc<Store> {
         &self.inner.store
     }
+    /// The request memory budget, in bytes (`queued.max.request.bytes`).
+    pub fn memory(&self) -> &Arc<Semaphore> {
+        &self.inner.memory
+    }
+
+    /// Runs `f`, which looks inside record batches (decompression), on a
+    /// blocking thread, with at most one such job per core at a time.
+    pub async fn inflate<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, tokio::task::JoinError> {
+        // The semaphore is never closed, so acquiring cannot fail.
+        let permit = self.inner.inflate_slots.clone().acquire_owned().await;
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            f()
+        })
+        .await
+    }
+
+    /// The cap on the inflated records of one batch of a topic with these
+    /// configs: its `max.message.bytes` times [`inflate::INFLATE_FACTOR`].
+    pub fn inflate_limit(
+        &self,
+        topic_configs: &std::collections::BTreeMap<String, String>,
+    ) -> usize {
+        let max = topics::effective_i64(
+            self.config(),
+            topic_configs,
+            "max.message.bytes",
+            i64::from(self.config().message_max_bytes),
+        );
+        inflate::inflate_limit(max)
+    }
+
     /// The group coordinator.
     pub fn coordinator(&self) -> &Coordinator {
         &self.inner.coordinator

@@ -56,6 +56,12 @@ pub enum ConnectionError {
     /// Socket I/O failed.
     #[error("i/o: {0}")]
     Io(#[from] std::io::Error),
+    /// Nothing in flight and no bytes for `connections.max.idle.ms`.
+    #[error("idle for {0} ms")]
+    Idle(u128),
+    /// The peer stopped in the middle of a frame for `connections.max.idle.ms`.
+    #[error("stalled for {0} ms in the middle of a frame")]
+    Stalled(u128),
     /// Kafka closes the connection in this situation (e.g. an acks=0 Produce that failed).
     #[error("{0}")]
     Closed(String),

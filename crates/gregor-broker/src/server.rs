@@ -2,8 +2,10 @@
 //! gracefully (mini-redis's Listener): on shutdown it stops accepting, lets
 //! every connection answer the requests it already read, then returns.
 
+use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Arc;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::net::TcpListener;
@@ -21,12 +23,13 @@ pub async fn run(listener: TcpListener, broker: Broker, shutdown: impl Future<Ou
     // Every connection holds a clone; `recv()` returns None once all are gone.
     let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
     let limit = Arc::new(Semaphore::new(broker.config().max_connections.max(1)));
+    let per_ip = PerIp::new(broker.config().max_connections_per_ip);
 
     let retention = tokio::spawn(retention::run(broker.clone(), stop_rx.clone()));
     let timers = tokio::spawn(broker.coordinator().clone().run_timers(stop_rx.clone()));
 
     tokio::select! {
-        _ = accept_loop(&listener, &broker, &limit, &stop_rx, &done_tx) => {}
+        _ = accept_loop(&listener, &broker, &limit, &per_ip, &stop_rx, &done_tx) => {}
         _ = shutdown => info!("shutdown requested; finishing in-flight requests"),
     }
     let _ = stop_tx.send(true);
@@ -49,6 +52,7 @@ async fn accept_loop(
     listener: &TcpListener,
     broker: &Broker,
     limit: &Arc<Semaphore>,
+    per_ip: &PerIp,
     stop: &watch::Receiver<bool>,
     done: &mpsc::Sender<()>,
 ) {
@@ -70,6 +74,12 @@ async fn accept_loop(
                 continue;
             }
         };
+        // Kafka closes a connection over `max.connections.per.ip` at once.
+        let Some(ip_slot) = per_ip.admit(peer.ip()) else {
+            info!(%peer, limit = per_ip.limit, "connection refused: max.connections.per.ip reached");
+            drop(stream);
+            continue;
+        };
         let broker = broker.clone();
         let stop = stop.clone();
         let done = done.clone();
@@ -77,10 +87,58 @@ async fn accept_loop(
         tokio::spawn(
             async move {
                 connection::serve(stream, peer, broker, stop).await;
+                drop(ip_slot);
                 drop(permit);
                 drop(done);
             }
             .instrument(span),
         );
+    }
+}
+
+/// Open connections per client address, for `max.connections.per.ip`.
+#[derive(Clone)]
+struct PerIp {
+    limit: usize,
+    counts: Arc<Mutex<HashMap<IpAddr, usize>>>,
+}
+
+/// One admitted connection; gives its slot back when dropped.
+struct IpSlot {
+    ip: IpAddr,
+    counts: Arc<Mutex<HashMap<IpAddr, usize>>>,
+}
+
+impl PerIp {
+    fn new(limit: usize) -> PerIp {
+        PerIp {
+            limit,
+            counts: Arc::default(),
+        }
+    }
+
+    fn admit(&self, ip: IpAddr) -> Option<IpSlot> {
+        let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        let n = counts.entry(ip).or_insert(0);
+        if *n >= self.limit {
+            return None;
+        }
+        *n += 1;
+        Some(IpSlot {
+            ip,
+            counts: self.counts.clone(),
+        })
+    }
+}
+
+impl Drop for IpSlot {
+    fn drop(&mut self) {
+        let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = counts.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                counts.remove(&self.ip);
+            }
+        }
     }
 }

@@ -25,20 +25,15 @@ pub async fn handle(b: &Broker, ctx: Ctx, req: FetchRequest) -> Handled {
             error_code: ErrorCode::FetchSessionIdNotFound.code(),
             ..Default::default()
         };
-        return Handled::Now(Response::Raw(encode_fetch_response(
-            ctx.correlation_id,
-            ctx.version,
-            &parts,
-        )));
+        return Handled::Now(Response::Raw(
+            encode_fetch_response(ctx.correlation_id, ctx.version, &parts),
+            None,
+        ));
     }
     let (first, bytes) = read_all(b, &req);
     let max_wait = req.max_wait_ms.max(0) as u64;
     if bytes >= req.min_bytes.max(0) as usize || max_wait == 0 || has_error(&first) {
-        return Handled::Now(Response::Raw(encode_fetch_response(
-            ctx.correlation_id,
-            ctx.version,
-            &first,
-        )));
+        return Handled::Now(respond(b, ctx, &first, bytes));
     }
     // Long poll: the reply waits; later requests on this connection still
     // get applied in order, and replies still leave in order.
@@ -55,25 +50,37 @@ pub async fn handle(b: &Broker, ctx: Ctx, req: FetchRequest) -> Handled {
                 }
             }
         }
-        let parts = loop {
+        let (parts, bytes) = loop {
             let (parts, bytes) = read_all(&b, &req);
             if bytes >= req.min_bytes.max(0) as usize || has_error(&parts) {
-                break parts;
+                break (parts, bytes);
             }
             if tokio::time::timeout_at(deadline, waiter.notified())
                 .await
                 .is_err()
             {
                 // Deadline: answer with whatever is there now.
-                break read_all(&b, &req).0;
+                break read_all(&b, &req);
             }
         };
-        Response::Raw(encode_fetch_response(
-            ctx.correlation_id,
-            ctx.version,
-            &parts,
-        ))
+        respond(&b, ctx, &parts, bytes)
     }))
+}
+
+/// Encodes the response and charges its record bytes to the memory
+/// budget until written. `read_all` kept within what the budget had left,
+/// so this only fails to charge when a KIP-74 first batch went beyond it
+/// or another fetch raced for the same room: one batch, bounded by
+/// `message.max.bytes`, goes out uncharged then.
+fn respond(b: &Broker, ctx: Ctx, parts: &FetchResponseParts, bytes: usize) -> Response {
+    let charge = u32::try_from(bytes)
+        .ok()
+        .filter(|n| *n > 0)
+        .and_then(|n| b.memory().clone().try_acquire_many_owned(n).ok());
+    Response::Raw(
+        encode_fetch_response(ctx.correlation_id, ctx.version, parts),
+        charge,
+    )
 }
 
 fn has_error(parts: &FetchResponseParts) -> bool {
@@ -86,11 +93,14 @@ fn has_error(parts: &FetchResponseParts) -> bool {
 /// Reads every requested partition, in request order, within the response
 /// and partition byte limits. Returns the response and its record bytes.
 fn read_all(b: &Broker, req: &FetchRequest) -> (FetchResponseParts, usize) {
-    let mut budget = if req.max_bytes <= 0 {
-        i32::MAX as usize
-    } else {
-        req.max_bytes as usize
-    };
+    // The broker's fetch.max.bytes caps whatever the client asks (0 and
+    // negative included), and so does what is left of the memory budget.
+    let cap = usize::try_from(b.config().fetch_max_bytes).unwrap_or(0);
+    let asked = usize::try_from(req.max_bytes).ok().filter(|n| *n > 0);
+    let mut budget = asked
+        .unwrap_or(cap)
+        .min(cap)
+        .min(b.memory().available_permits());
     let mut total = 0usize;
     let mut topics = Vec::with_capacity(req.topics.len());
     for t in &req.topics {
@@ -115,7 +125,9 @@ fn read_all(b: &Broker, req: &FetchRequest) -> (FetchResponseParts, usize) {
                     continue;
                 }
             };
-            let limit = (p.partition_max_bytes.max(0) as usize).min(budget);
+            let limit = usize::try_from(p.partition_max_bytes)
+                .unwrap_or(0)
+                .min(budget);
             match log.read(p.fetch_offset, limit.max(1)) {
                 Ok(r) => {
                     out.high_watermark = r.high_watermark;

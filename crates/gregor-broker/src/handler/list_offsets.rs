@@ -14,7 +14,30 @@ const MAX_TIMESTAMP: i64 = -3;
 const EARLIEST_LOCAL: i64 = -4;
 const LATEST_TIERED: i64 = -5;
 
-pub fn handle(b: &Broker, req: ListOffsetsRequest, version: i16) -> ListOffsetsResponse {
+/// Lookups by timestamp may decompress stored batches, so a request with
+/// any runs on the blocking pool (bounded, see [`Broker::inflate`]).
+pub async fn handle(b: &Broker, req: ListOffsetsRequest, version: i16) -> ListOffsetsResponse {
+    let by_time = req
+        .topics
+        .iter()
+        .flat_map(|t| &t.partitions)
+        .any(|p| p.timestamp >= 0 || p.timestamp == MAX_TIMESTAMP);
+    if !by_time {
+        return answer(b, req, version);
+    }
+    let broker = b.clone();
+    match b.inflate(move || answer(&broker, req, version)).await {
+        Ok(resp) => resp,
+        // The closure does not panic on any input; if it ever did, the
+        // client gets an error rather than a dropped connection.
+        Err(e) => {
+            tracing::error!(cause = %e, "ListOffsets lookup failed");
+            ListOffsetsResponse::default()
+        }
+    }
+}
+
+fn answer(b: &Broker, req: ListOffsetsRequest, version: i16) -> ListOffsetsResponse {
     let topics = req
         .topics
         .into_iter()
@@ -34,13 +57,18 @@ pub fn handle(b: &Broker, req: ListOffsetsRequest, version: i16) -> ListOffsetsR
                             Ok(log) => log,
                             Err(code) => return base.with_error_code(code.code()),
                         };
+                    let cap = || {
+                        b.store()
+                            .topic(&t.name.0)
+                            .map_or(usize::MAX, |m| b.inflate_limit(&m.configs))
+                    };
                     let found = match p.timestamp {
                         LATEST => Ok(Some((log.high_watermark(), -1))),
                         EARLIEST | EARLIEST_LOCAL => Ok(Some((log.log_start_offset(), -1))),
-                        MAX_TIMESTAMP if version >= 7 => log.max_timestamp(),
+                        MAX_TIMESTAMP if version >= 7 => log.max_timestamp(cap()),
                         // No tiered storage: nothing is tiered.
                         LATEST_TIERED if version >= 9 => Ok(None),
-                        ts if ts >= 0 => log.offset_for_timestamp(ts),
+                        ts if ts >= 0 => log.offset_for_timestamp(ts, cap()),
                         _ => {
                             return base.with_error_code(ErrorCode::UnsupportedVersion.code());
                         }

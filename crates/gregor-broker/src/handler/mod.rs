@@ -11,6 +11,7 @@ use bytes::Bytes;
 use gregor_protocol::request::api_name;
 use gregor_protocol::{encode_response, Request};
 use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind};
+use tokio::sync::OwnedSemaphorePermit;
 use tracing::{debug_span, warn, Instrument};
 
 use crate::context::Broker;
@@ -40,8 +41,9 @@ mod sync_group;
 
 /// What to send back for one request.
 pub enum Reply {
-    /// A whole response frame, in chunks.
-    Frame(Vec<Bytes>),
+    /// A whole response frame, in chunks, and the memory budget it holds
+    /// until written (a Fetch response's record bytes).
+    Frame(Vec<Bytes>, Option<OwnedSemaphorePermit>),
     /// No response (acks=0 Produce).
     Nothing,
     /// Close the connection, as Kafka does in this situation.
@@ -61,8 +63,8 @@ pub enum Response {
     /// A typed response for the codec to encode (boxed: the enum of every
     /// response type is large and replies move through queues).
     Kind(Box<ResponseKind>),
-    /// Already-encoded chunks (Fetch).
-    Raw(Vec<Bytes>),
+    /// Already-encoded chunks (Fetch), with the budget they hold.
+    Raw(Vec<Bytes>, Option<OwnedSemaphorePermit>),
     /// No response.
     Nothing,
     /// Close the connection.
@@ -123,9 +125,9 @@ async fn route(b: &Broker, ctx: Ctx, client_id: &str, body: RequestKind) -> Hand
     match body {
         RequestKind::ApiVersions(r) => now(api_versions::handle(r, v).into()),
         RequestKind::Metadata(r) => now(metadata::handle(b, r, v).into()),
-        RequestKind::Produce(r) => produce::handle(b, r, v),
+        RequestKind::Produce(r) => produce::handle(b, r, v).await,
         RequestKind::Fetch(r) => fetch::handle(b, ctx, r).await,
-        RequestKind::ListOffsets(r) => now(list_offsets::handle(b, r, v).into()),
+        RequestKind::ListOffsets(r) => now(list_offsets::handle(b, r, v).await.into()),
         RequestKind::OffsetForLeaderEpoch(r) => {
             now(offset_for_leader_epoch::handle(b, r, v).into())
         }
@@ -170,14 +172,14 @@ fn finish(ctx: Ctx, r: Response) -> Reply {
     match r {
         Response::Kind(kind) => {
             match encode_response(ctx.correlation_id, ctx.api_key, ctx.version, &kind) {
-                Ok(frame) => Reply::Frame(vec![frame.freeze()]),
+                Ok(frame) => Reply::Frame(vec![frame.freeze()], None),
                 Err(e) => {
                     warn!(cause = %e, "response encoding failed");
                     Reply::Close(e.to_string())
                 }
             }
         }
-        Response::Raw(chunks) => Reply::Frame(chunks),
+        Response::Raw(chunks, budget) => Reply::Frame(chunks, budget),
         Response::Nothing => Reply::Nothing,
         Response::Close(reason) => Reply::Close(reason),
     }

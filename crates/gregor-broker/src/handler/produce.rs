@@ -1,12 +1,17 @@
 //! Produce (0): validate each partition's batch as Kafka's `LogValidator`
-//! does, append the client's bytes (base offset patched, never re-encoded),
+//! does (header and CRC, then every record, inflating compressed ones as a
+//! bounded stream off the reactor), append the client's bytes (base offset patched, never re-encoded),
 //! and answer by `acks`: 0 never, 1 after the append, -1 after the fsync
 //! that covers it (group commit).
 
+use std::sync::Arc;
+
+use bytes::Bytes;
+use gregor_protocol::inflate;
 use gregor_protocol::records::{self, BatchHeader};
-use gregor_storage::AppendOptions;
+use gregor_storage::{AppendOptions, PartitionLog};
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
-use kafka_protocol::messages::{ProduceRequest, ProduceResponse, ResponseKind};
+use kafka_protocol::messages::{ProduceRequest, ProduceResponse, ResponseKind, TopicName};
 use tracing::{debug, warn};
 
 use super::{str_bytes, Handled, Response};
@@ -14,47 +19,91 @@ use crate::context::{now_ms, Broker};
 use crate::error::ErrorCode;
 use crate::topics;
 
-pub fn handle(b: &Broker, req: ProduceRequest, _version: i16) -> Handled {
+/// Batches whose records are walked on the reactor: uncompressed and
+/// this small, a walk costs microseconds.
+const INLINE_WALK_BYTES: usize = 64 * 1024;
+
+/// One partition's part of the request, checked up to its records.
+struct Checked {
+    log: Arc<PartitionLog>,
+    data: Bytes,
+    header: BatchHeader,
+    log_append: bool,
+    inflate_limit: usize,
+}
+
+pub async fn handle(b: &Broker, req: ProduceRequest, _version: i16) -> Handled {
     let acks = req.acks;
-    let mut appended_any = false;
-    let mut failed: Option<String> = None;
-    let mut responses = Vec::with_capacity(req.topic_data.len());
+    // Phase 1, in request order: everything up to the records (topic,
+    // auto-creation, size, batch header and CRC).
+    let mut topics = Vec::with_capacity(req.topic_data.len());
     for t in req.topic_data {
         let name = t.name.0.to_string();
         let mut parts = Vec::with_capacity(t.partition_data.len());
         for p in t.partition_data {
             let r = if !matches!(acks, -1..=1) {
-                err(p.index, ErrorCode::InvalidRequiredAcks, None)
+                Err(err(p.index, ErrorCode::InvalidRequiredAcks, None))
             } else if req.transactional_id.is_some() {
                 // No transaction coordinator yet: a transactional producer
                 // cannot have added this partition to a transaction.
-                err(
+                Err(err(
                     p.index,
                     ErrorCode::InvalidTxnState,
                     Some("transactions are not supported by Gregor yet"),
-                )
+                ))
             } else {
-                let r = append(b, &name, p.index, p.records);
-                if r.error_code == 0 {
-                    appended_any = true;
-                }
-                r
+                check(b, &name, p.index, p.records)
             };
-            if r.error_code != 0 {
-                debug!(topic = %name, partition = p.index, error_code = r.error_code, "produce refused");
+            parts.push((p.index, r));
+        }
+        topics.push((t.name, name, parts));
+    }
+    // Phase 2: the records themselves, as Kafka's LogValidator walks them.
+    // Compressed or large batches go to the blocking pool, a bounded number
+    // at a time, each inflating within its cap.
+    let heavy = topics.iter().flat_map(|t| &t.2).any(|(_, r)| {
+        r.as_ref()
+            .is_ok_and(|c| c.header.compression() != 0 || c.data.len() > INLINE_WALK_BYTES)
+    });
+    let topics = if heavy {
+        match b.inflate(move || validate_all(topics)).await {
+            Ok(t) => t,
+            Err(e) => {
+                warn!(cause = %e, "record validation failed");
+                return Handled::Now(Response::Close("record validation failed".into()));
+            }
+        }
+    } else {
+        validate_all(topics)
+    };
+    // Phase 3: append, in request order.
+    let mut appended_any = false;
+    let mut failed: Option<String> = None;
+    let mut responses = Vec::with_capacity(topics.len());
+    for (topic_name, name, parts) in topics {
+        let mut out = Vec::with_capacity(parts.len());
+        for (index, r) in parts {
+            let r = match r {
+                Ok(c) => append(&name, index, c),
+                Err(r) => r,
+            };
+            if r.error_code == 0 {
+                appended_any = true;
+            } else {
+                debug!(topic = %name, partition = index, error_code = r.error_code, "produce refused");
                 failed.get_or_insert_with(|| {
                     format!(
-                        "produce to {name}-{} failed with error {}",
-                        p.index, r.error_code
+                        "produce to {name}-{index} failed with error {}",
+                        r.error_code
                     )
                 });
             }
-            parts.push(r);
+            out.push(r);
         }
         responses.push(
             TopicProduceResponse::default()
-                .with_name(t.name)
-                .with_partition_responses(parts),
+                .with_name(topic_name)
+                .with_partition_responses(out),
         );
     }
     let resp = ProduceResponse::default().with_responses(responses);
@@ -81,12 +130,34 @@ pub fn handle(b: &Broker, req: ProduceRequest, _version: i16) -> Handled {
     }
 }
 
-fn append(
+type Part = (i32, Result<Checked, PartitionProduceResponse>);
+
+/// Walks the records of every checked batch; a batch that fails becomes
+/// its partition's error, with Kafka's code for it.
+fn validate_all(
+    mut topics: Vec<(TopicName, String, Vec<Part>)>,
+) -> Vec<(TopicName, String, Vec<Part>)> {
+    for (_, name, parts) in &mut topics {
+        for (index, r) in parts.iter_mut() {
+            let Ok(c) = r else { continue };
+            if let Err(e) = records::validate_records(&c.data, c.inflate_limit) {
+                debug!(topic = %name, partition = *index, error = %e, "records refused");
+                let start = c.log.log_start_offset();
+                *r = Err(err_code(*index, e.error_code(), Some(&e.to_string()))
+                    .with_log_start_offset(start));
+            }
+        }
+    }
+    topics
+}
+
+/// Everything Kafka checks before looking at the records.
+fn check(
     b: &Broker,
     topic: &str,
     partition: i32,
-    data: Option<bytes::Bytes>,
-) -> PartitionProduceResponse {
+    data: Option<Bytes>,
+) -> Result<Checked, PartitionProduceResponse> {
     let store = b.store();
     let meta = match store.topic(topic) {
         Some(m) => m,
@@ -94,20 +165,20 @@ fn append(
             Ok(m) => m,
             Err(_) => match store.topic(topic) {
                 Some(m) => m,
-                None => return err(partition, ErrorCode::UnknownTopicOrPartition, None),
+                None => return Err(err(partition, ErrorCode::UnknownTopicOrPartition, None)),
             },
         },
-        None => return err(partition, ErrorCode::UnknownTopicOrPartition, None),
+        None => return Err(err(partition, ErrorCode::UnknownTopicOrPartition, None)),
     };
     let Some(log) = store.partition(topic, partition) else {
-        return err(partition, ErrorCode::UnknownTopicOrPartition, None);
+        return Err(err(partition, ErrorCode::UnknownTopicOrPartition, None));
     };
     let Some(data) = data.filter(|d| !d.is_empty()) else {
-        return err(
+        return Err(err(
             partition,
             ErrorCode::CorruptMessage,
             Some("no record batch"),
-        );
+        ));
     };
     // Kafka checks the size first (`analyzeAndValidateRecords`), then the
     // CRC and the rest of the batch (`LogValidator`).
@@ -117,33 +188,44 @@ fn append(
         .unwrap_or(data.len());
     if first_len as i64 > max {
         let msg = format!("The request included a message larger than the max message size the server will accept ({max} bytes).");
-        return err(partition, ErrorCode::MessageTooLarge, Some(&msg));
+        return Err(err(partition, ErrorCode::MessageTooLarge, Some(&msg)));
     }
     let header = match records::validate_client_batch(&data) {
         Ok(h) => h,
         Err(e @ gregor_protocol::BatchError::UnknownCompression(_)) => {
             // Kafka only trips over the codec inside the log append, so its
             // reply carries the log start like other append failures.
-            return err_code(partition, e.error_code(), None)
-                .with_log_start_offset(log.log_start_offset());
+            return Err(err_code(partition, e.error_code(), None)
+                .with_log_start_offset(log.log_start_offset()));
         }
-        Err(e) => return err_code(partition, e.error_code(), Some(&e.to_string())),
+        Err(e) => return Err(err_code(partition, e.error_code(), Some(&e.to_string()))),
     };
     if header.is_transactional() {
-        return err(
+        return Err(err(
             partition,
             ErrorCode::InvalidTxnState,
             Some("transactions are not supported by Gregor yet"),
-        );
+        ));
     }
     let log_append = topics::effective(b.config(), &meta.configs, "message.timestamp.type")
         .is_some_and(|v| v == "LogAppendTime");
+    Ok(Checked {
+        log,
+        data,
+        header,
+        log_append,
+        inflate_limit: inflate::inflate_limit(max),
+    })
+}
+
+fn append(topic: &str, partition: i32, c: Checked) -> PartitionProduceResponse {
     let opts = AppendOptions {
-        log_append_time_ms: log_append.then(now_ms),
+        log_append_time_ms: c.log_append.then(now_ms),
         leader_epoch: 0,
     };
+    let log = c.log;
     // One copy: the request's bytes become the stored value, patched in place.
-    match log.append(data.to_vec(), opts) {
+    match log.append(c.data.to_vec(), opts) {
         Ok(out) => PartitionProduceResponse::default()
             .with_index(partition)
             .with_error_code(0)
