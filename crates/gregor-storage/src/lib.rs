@@ -22,6 +22,7 @@ mod durability;
 mod engine;
 pub mod error;
 mod keys;
+mod lock;
 mod partition;
 mod producer;
 mod store;
@@ -29,6 +30,7 @@ mod store;
 use std::collections::BTreeMap;
 
 pub use error::{Result, StorageError};
+pub use lock::DataDirInUse;
 pub use partition::PartitionLog;
 pub use store::Store;
 

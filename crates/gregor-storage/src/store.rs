@@ -16,6 +16,7 @@ use crate::engine::sled_engine::SledEngine;
 use crate::engine::{Engine, EngineExt, WriteBatch};
 use crate::error::{Result, StorageError};
 use crate::keys::{self, DELETED, OFFSETS};
+use crate::lock::DataDirLock;
 use crate::partition::{PartitionLog, DELETE_CHUNK};
 use crate::{CommittedOffset, StoreOptions, TopicMeta};
 
@@ -61,6 +62,8 @@ pub struct Store {
     meta: Mutex<MetaState>,
     committer: Option<Committer>,
     janitor: Option<Janitor>,
+    /// Last field, so it is released after the engine has closed.
+    dir_lock: Option<DataDirLock>,
 }
 
 fn read_counter(shared: &Shared, name: &str) -> Result<i64> {
@@ -121,8 +124,14 @@ impl Store {
     /// Opens (or creates) a sled store in `dir`, recovering every partition
     /// (a torn or corrupt log tail is dropped with a warning).
     pub fn open_sled(dir: &Path, opts: StoreOptions) -> Result<Arc<Store>> {
+        // Before sled's own lock, so a second broker is told who holds the dir.
+        let dir_lock = DataDirLock::acquire(dir)?;
         let engine = SledEngine::open(dir, opts.cache_capacity_bytes, opts.flush_interval_ms)?;
-        Store::open_engine(Box::new(engine), &opts)
+        let mut store = Store::open_engine(Box::new(engine), &opts)?;
+        Arc::get_mut(&mut store)
+            .expect("a store just opened has no other handle")
+            .dir_lock = Some(dir_lock);
+        Ok(store)
     }
 
     /// Loads a persistent engine and starts the background threads.
@@ -154,6 +163,7 @@ impl Store {
             }),
             committer: None,
             janitor: None,
+            dir_lock: None,
         })
     }
 
@@ -224,6 +234,7 @@ impl Store {
             }),
             committer: None,
             janitor: None,
+            dir_lock: None,
         })
     }
 
