@@ -2,13 +2,14 @@
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use gregor_broker::config::Applied;
 use gregor_broker::{Broker, BrokerConfig};
-use gregor_storage::{Store, StoreOptions};
+use gregor_storage::{DataDirInUse, Store, StoreOptions};
 use tokio::net::TcpListener;
 use tracing::{info, warn};
 
@@ -53,7 +54,9 @@ struct ServeArgs {
     overrides: Vec<String>,
 }
 
-fn main() -> anyhow::Result<()> {
+// Not `main() -> anyhow::Result`: that prints the error's Debug form, a
+// backtrace included when RUST_BACKTRACE is set.
+fn main() -> ExitCode {
     let started = Instant::now();
     let cli = Cli::parse();
     tracing_subscriber::fmt()
@@ -64,9 +67,44 @@ fn main() -> anyhow::Result<()> {
         .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .init();
-    match cli.command {
+    let result = match cli.command {
         Command::Serve(args) => serve(args, started),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {}", error_line(&e));
+            ExitCode::FAILURE
+        }
     }
+}
+
+/// The error for a person: its cause chain, outermost first, joined by ": ".
+/// A data dir held by another process is said as is: it names the dir and
+/// the holder, the rest of the chain adds nothing.
+fn error_line(e: &anyhow::Error) -> String {
+    for cause in e.chain() {
+        let in_use = cause
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .and_then(|inner| inner.downcast_ref::<DataDirInUse>());
+        if let Some(in_use) = in_use {
+            return in_use.to_string();
+        }
+    }
+    let mut line = String::new();
+    for cause in e.chain().map(|c| c.to_string()) {
+        // Some errors print their source and also return it (StorageError::Io
+        // does): say it once.
+        if line.ends_with(&cause) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&cause);
+    }
+    line
 }
 
 fn serve(args: ServeArgs, started: Instant) -> anyhow::Result<()> {
@@ -89,14 +127,16 @@ fn serve(args: ServeArgs, started: Instant) -> anyhow::Result<()> {
         let mut config = config;
         config.listen = listener.local_addr()?;
         let broker = Broker::new(config, store);
+        let shutdown = shutdown_signal()?;
         info!(
             addr = %broker.config().listen,
             advertised = %broker.config().advertised_or_listen(),
             data_dir = %if broker.config().ephemeral { "(memory)".to_string() } else { broker.config().data_dir.display().to_string() },
-            startup_ms = started.elapsed().as_secs_f64() * 1000.0,
+            // 0.1 ms is all the precision a start-up time needs.
+            startup_ms = (started.elapsed().as_secs_f64() * 10_000.0).round() / 10.0,
             "listening"
         );
-        gregor_broker::server::run(listener, broker, shutdown_signal()).await;
+        gregor_broker::server::run(listener, broker, shutdown).await;
         anyhow::Ok(())
     })
 }
@@ -191,24 +231,24 @@ fn flatten(prefix: &str, v: &toml::Value, out: &mut Vec<(String, String)>) {
     }
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// SIGINT or SIGTERM. The handlers are installed here, before the
+/// `listening` line: a signal sent as soon as the broker says it is ready
+/// must stop it gracefully (flushing the store), not kill it.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
     {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(e) => {
-                    warn!(cause = %e, "cannot listen for SIGTERM");
-                    let _ = ctrl_c.await;
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
-        }
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
+        let mut int = signal(SignalKind::interrupt()).context("listening for SIGINT")?;
+        Ok(async move {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        })
     }
     #[cfg(not(unix))]
-    let _ = ctrl_c.await;
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }
