@@ -8,6 +8,11 @@ cd "$(dirname "$0")/.."
 
 echo "== dependencies"
 bash tests/install-deps.sh
+# The Python tests run in the project's virtual environment, first on PATH so
+# that any python3 a test or matrix script starts is that one too.
+VENV="${GREGOR_VENV:-.venv}"
+case "$VENV" in /*) ;; *) VENV="$PWD/$VENV" ;; esac
+export VIRTUAL_ENV="$VENV" PATH="$VENV/bin:$PATH"
 
 echo "== build"
 cargo build --workspace --all-targets --locked
@@ -21,4 +26,4 @@ echo "== stock clients: Python, kcat, and every compat-tests/matrix program"
 # a scenario that passes on Gregor is known to be right about Kafka too.
 # GREGOR_MATRIX_REFERENCE=0 skips that half.
 export GREGOR_MATRIX_REFERENCE="${GREGOR_MATRIX_REFERENCE-1}"
-python3 -m pytest compat-tests/python -q -p no:cacheprovider
+"$VENV/bin/python" -m pytest compat-tests/python -q -p no:cacheprovider
