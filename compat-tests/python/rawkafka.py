@@ -142,11 +142,13 @@ def record_v2(offset_delta: int, value: bytes | None, key: bytes | None = None, 
     return zigzag_varint(len(body)) + body
 
 
-def huge_record_parts(value_len: int) -> tuple[bytes, bytes]:
+def huge_record_parts(value_len: int, offset_delta: int = 0) -> tuple[bytes, bytes]:
     """(prefix, suffix) of a record whose null-key value is `value_len` zero
     bytes: prefix + zeros(value_len) + suffix is one valid record, so a bomb
     can stream the zeros without holding them."""
-    tail_fixed = b"\x00" + zigzag_varint(0) + zigzag_varint(0) + zigzag_varint(-1) + zigzag_varint(value_len)
+    tail_fixed = (
+        b"\x00" + zigzag_varint(0) + zigzag_varint(offset_delta) + zigzag_varint(-1) + zigzag_varint(value_len)
+    )
     suffix = zigzag_varint(0)
     length = len(tail_fixed) + value_len + len(suffix)
     return zigzag_varint(length) + tail_fixed, suffix

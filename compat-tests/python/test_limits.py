@@ -255,7 +255,7 @@ def test_flood_of_100MiB_frame_headers(broker, timings):
             socks.append(s)
         # all 200 are open now: a normal producer is served beside them
         topic = unique_topic("flood")
-        acked = ck_produce(broker.bootstrap, topic, make_records(200))
+        acked = ck_produce(broker.bootstrap, topic, make_records(200), timeout=30)
         assert sorted(acked.values()) == [(0, o) for o in range(200)]
         peak = peak_rss_kib(broker.pid)
         timings.append(f"{FLOOD} x 100 MiB frame headers pending: broker peak RSS {peak // 1024} MiB")
