@@ -96,6 +96,21 @@ pub fn generated_requests() -> Vec<Vec<u8>> {
             out.extend(frame_body(r.key, v, v as i32, &body));
         }
     }
+    // Real client requests at every other version of their api: populated
+    // bodies (topics, partitions, records, groups) for each decoder version.
+    for (_, f) in golden_frames() {
+        let Ok(Decoded::Request(r)) = decode_request(Bytes::from(f)) else {
+            continue;
+        };
+        let Some(range) = versions::range(r.api_key) else {
+            continue;
+        };
+        for v in range.served_min..=range.max {
+            if v != r.version {
+                out.extend(frame_body(r.api_key, v, r.header.correlation_id, &r.body));
+            }
+        }
+    }
     let produce = versions::range(ApiKey::Produce).map_or(3..=3, |r| r.served_min..=r.max);
     for v in produce {
         let req = ProduceRequest::default()
