@@ -233,6 +233,19 @@ def test_idle_and_slowloris_connections_are_closed(broker):
     assert answered >= 3, f"the active client got only {answered} answers"
 
 
+@pytest.mark.broker_args("-o", f"connections.max.idle.ms={IDLE_MS}")
+def test_long_poll_longer_than_idle_time_is_not_cut(broker):
+    """A Fetch waiting longer than connections.max.idle.ms has a request in
+    flight: the connection is not idle, and the Fetch is answered."""
+    topic = unique_topic("longpoll")
+    ck_create_topic(broker.bootstrap, topic, 1)
+    with connect(broker) as s:
+        s.sendall(fetch_v4(3, topic, 0, 0, 1 << 20, 1 << 20, max_wait_ms=2 * IDLE_MS, min_bytes=1))
+        corr, parts = parse_fetch_v4_response(read_response(s, 4 * IDLE_MS / 1000 + 5))
+        assert corr == 3 and [(p, err, rec) for _, p, err, _, rec in parts] == [(0, 0, b"")], parts
+        check_api_versions_v0(s, corr=4)
+
+
 # --------------------------------------------------------------------------
 # a flood of 100 MiB frame headers
 # --------------------------------------------------------------------------
@@ -253,13 +266,21 @@ def test_flood_of_100MiB_frame_headers(broker, timings):
             s = connect(broker)
             s.sendall(struct.pack(">i", 100 * MIB))
             socks.append(s)
-        # all 200 are open now: a normal producer is served beside them
-        topic = unique_topic("flood")
-        acked = ck_produce(broker.bootstrap, topic, make_records(200), timeout=30)
-        assert sorted(acked.values()) == [(0, o) for o in range(200)]
+        # all 200 are open now: a new connection is answered ...
+        with connect(broker) as s:
+            try:
+                check_api_versions_v0(s, corr=1)
+            except (AssertionError, OSError) as e:
+                raise AssertionError(
+                    f"a new connection got no ApiVersions answer with {FLOOD} headers pending: {e!r}"
+                ) from None
         peak = peak_rss_kib(broker.pid)
         timings.append(f"{FLOOD} x 100 MiB frame headers pending: broker peak RSS {peak // 1024} MiB")
         assert peak < FLOOD_PEAK_RSS_KIB, f"peak RSS {peak // 1024} MiB with {FLOOD} headers pending"
+        # ... and a normal producer is served beside them
+        topic = unique_topic("flood")
+        acked = ck_produce(broker.bootstrap, topic, make_records(200), timeout=30)
+        assert sorted(acked.values()) == [(0, o) for o in range(200)]
         deadline = time.monotonic() + 20
         for i, s in enumerate(socks):
             got = expect_closed(s, timeout=max(0.1, deadline - time.monotonic()))
