@@ -388,3 +388,15 @@ def init_producer_id(sock: socket.socket, corr: int) -> tuple[int, int]:
     got, _throttle, err, pid, epoch = struct.unpack(">iihqh", read_response(sock))
     assert (got, err) == (corr, 0), f"InitProducerId: correlation id {got}, error {err}"
     return pid, epoch
+
+
+def fetch_v4_partitions(
+    corr: int, topic: str, offsets: dict[int, int], max_bytes: int, partition_max_bytes: int
+) -> bytes:
+    """Fetch v4 of several partitions of one topic ({partition: offset}), no wait."""
+    t = topic.encode()
+    body = struct.pack(">iiiib", -1, 0, 0, max_bytes, 0) + struct.pack(">ih", 1, len(t)) + t
+    body += struct.pack(">i", len(offsets))
+    for p, off in offsets.items():
+        body += struct.pack(">iqi", p, off, partition_max_bytes)
+    return frame(header_v1(1, 4, corr, b"compat-raw") + body)
