@@ -228,7 +228,8 @@ fn xerial_snappy(raw: &[u8]) -> Vec<u8> {
     out
 }
 
-fn compress(codec: i16, raw: &[u8]) -> Vec<u8> {
+/// `raw` compressed as Kafka clients do for `codec` (0 returns it as is).
+pub fn compress(codec: i16, raw: &[u8]) -> Vec<u8> {
     match codec {
         1 => {
             let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());

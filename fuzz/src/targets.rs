@@ -268,7 +268,17 @@ impl Target for RecordsTarget {
         out
     }
     fn fixup(&mut self, input: &mut Vec<u8>, rng: &mut Rng) {
-        if input.len() >= 23 && rng.chance(1, 8) {
+        if input.len() > 61 && rng.chance(1, 4) {
+            // Compress the (mutated) bytes after the header with a real
+            // codec: malformed records inside a well-formed stream reach the
+            // record walker through every decompressor.
+            let codec = 1 + rng.below(4) as i16;
+            let body = seeds::compress(codec, &input[61..]);
+            input.truncate(61);
+            input.extend_from_slice(&body);
+            let attrs = i16::from_be_bytes([input[21], input[22]]) & !7 | codec;
+            input[21..23].copy_from_slice(&attrs.to_be_bytes());
+        } else if input.len() >= 23 && rng.chance(1, 8) {
             // Another codec on the same bytes.
             let codec = rng.below(8) as i16;
             let attrs = i16::from_be_bytes([input[21], input[22]]) & !7 | codec;
