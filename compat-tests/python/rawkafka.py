@@ -400,3 +400,25 @@ def fetch_v4_partitions(
     for p, off in offsets.items():
         body += struct.pack(">iqi", p, off, partition_max_bytes)
     return frame(header_v1(1, 4, corr, b"compat-raw") + body)
+
+
+def produce_v7(corr: int, acks: int, topic: str, partition: int, records: bytes) -> bytes:
+    """Produce v7: the v3 layout, at the first version Kafka takes zstd
+    batches at (it answers UNSUPPORTED_COMPRESSION_TYPE below v7)."""
+    body = produce_v3(corr, acks, topic, partition, records)[4:]
+    return frame(header_v1(0, 7, corr, b"compat-raw") + body[len(header_v1(0, 3, corr, b"compat-raw")) :])
+
+
+def parse_produce_v7_response(body: bytes) -> tuple[int, list[tuple[str, int, int, int]]]:
+    """-> (correlation id, [(topic, partition, error_code, base_offset)])."""
+    r = Reader(body)
+    corr = r.take("i")
+    out = []
+    for _ in range(r.take("i")):
+        name = r.string()
+        for _ in range(r.take("i")):
+            p, err, base, _append_time, _log_start = r.take("ihqqq")
+            out.append((name, p, err, base))
+    r.take("i")  # throttle_time_ms
+    r.done()
+    return corr, out
