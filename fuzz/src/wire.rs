@@ -180,6 +180,9 @@ impl Target for WireTarget {
             out.extend_from_slice(&api_versions(SENTINEL));
             // The broker may close mid-write on a bad frame: not an error.
             let _ = s.write_all(&out).await;
+            // EOF after the last byte: a frame left incomplete by the
+            // mutation ends the connection instead of waiting out the budget.
+            let _ = s.shutdown().await;
             let (answered, frames, closed) = read_until(&mut s, SENTINEL, READ_BUDGET).await;
             drop(s);
 
