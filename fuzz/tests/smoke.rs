@@ -45,5 +45,5 @@ fn every_target_runs_without_crashing() {
     smoke("request", 100_000);
     smoke("batch", 100_000);
     smoke("records", 30_000);
-    smoke("wire", 600);
+    smoke("wire", 3_000);
 }
