@@ -474,6 +474,8 @@ def test_idle_connections_are_cheap_and_do_not_slow_producers(broker, timings):
     at least a third of the throughput they had without them."""
     from confluent_kafka import Producer
 
+    if broker.pid is None:
+        pytest.skip("measures the broker process's RSS")
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -627,8 +629,9 @@ def test_huge_array_count(broker, payload):
         check_api_versions_v0(idle, corr=2)
     finally:
         idle.close()
-    peak = peak_rss_kib(broker.pid)
-    assert peak < ARRAYS_PEAK_RSS_KIB, f"peak RSS {peak // 1024} MiB"
+    if broker.pid is not None:  # None: COMPAT_EXTERNAL_BOOTSTRAP
+        peak = peak_rss_kib(broker.pid)
+        assert peak < ARRAYS_PEAK_RSS_KIB, f"peak RSS {peak // 1024} MiB"
 
 
 def test_huge_array_counts_all_at_once(broker):
@@ -648,7 +651,8 @@ def test_huge_array_counts_all_at_once(broker):
         for s in socks:
             s.close()
     assert_alive(broker)
-    peak = peak_rss_kib(broker.pid)
-    assert peak < ARRAYS_PEAK_RSS_KIB, f"peak RSS {peak // 1024} MiB"
+    if broker.pid is not None:
+        peak = peak_rss_kib(broker.pid)
+        assert peak < ARRAYS_PEAK_RSS_KIB, f"peak RSS {peak // 1024} MiB"
     acked = ck_produce(broker.bootstrap, unique_topic("arrays"), make_records(20))
     assert sorted(acked.values()) == [(0, o) for o in range(20)]
