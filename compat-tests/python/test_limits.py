@@ -30,9 +30,9 @@ from rawkafka import (
     fetch_v4_partitions,
     fetch_v12,
     frame,
-    init_producer_id,
     header_v1,
     header_v2,
+    init_producer_id,
     parse_fetch_v4_response,
     parse_fetch_v12_response,
     parse_produce_v7_response,
@@ -554,25 +554,46 @@ def _cstr(s: bytes) -> bytes:
 
 # What test_hostile.py has: Metadata v1 / v12 topic arrays and Produce v9
 # topic_data. These add the other APIs and the other places a count hides.
+_PRODUCE_V3 = struct.pack(">hhi", -1, -1, 1000)  # transactional_id null, acks, timeout
+_ONE_TOPIC_T = struct.pack(">i", 1) + _str(b"t")
+
 HUGE_CASES = [
     # Produce v3: topic_data count, then a partition count, then a records length
-    ("produce-v3-topics", frame(header_v1(0, 3, 1) + struct.pack(">hhii", -1, -1, 1000, HUGE))),
-    ("produce-v3-partitions", frame(header_v1(0, 3, 2) + struct.pack(">hhi", -1, -1, 1000) + struct.pack(">i", 1) + _str(b"t") + struct.pack(">i", HUGE))),
-    ("produce-v3-records-2GiB", frame(header_v1(0, 3, 3) + struct.pack(">hhi", -1, -1, 1000) + struct.pack(">i", 1) + _str(b"t") + struct.pack(">iii", 1, 0, HUGE) + b"\x00" * 64)),
-    ("produce-v9-partitions", frame(header_v2(0, 9, 4) + b"\x00" + struct.pack(">hi", -1, 1000) + uvarint(2) + _cstr(b"t") + uvarint(HUGE))),
+    ("produce-v3-topics", frame(header_v1(0, 3, 1) + _PRODUCE_V3 + struct.pack(">i", HUGE))),
+    ("produce-v3-partitions", frame(header_v1(0, 3, 2) + _PRODUCE_V3 + _ONE_TOPIC_T + struct.pack(">i", HUGE))),
+    (
+        "produce-v3-records-2GiB",
+        frame(header_v1(0, 3, 3) + _PRODUCE_V3 + _ONE_TOPIC_T + struct.pack(">iii", 1, 0, HUGE) + bytes(64)),
+    ),
+    (
+        "produce-v9-partitions",
+        frame(header_v2(0, 9, 4) + b"\x00" + struct.pack(">hi", -1, 1000) + uvarint(2) + _cstr(b"t") + uvarint(HUGE)),
+    ),
     # ListOffsets v1 (replica_id, topics) and v7 (flexible)
     ("list-offsets-v1", frame(header_v1(2, 1, 5) + struct.pack(">ii", -1, HUGE))),
     ("list-offsets-v7", frame(header_v2(2, 7, 6) + struct.pack(">ib", -1, 0) + uvarint(HUGE))),
-    ("list-offsets-v7-partitions", frame(header_v2(2, 7, 7) + struct.pack(">ib", -1, 0) + uvarint(2) + _cstr(b"t") + uvarint(HUGE))),
+    (
+        "list-offsets-v7-partitions",
+        frame(header_v2(2, 7, 7) + struct.pack(">ib", -1, 0) + uvarint(2) + _cstr(b"t") + uvarint(HUGE)),
+    ),
     # OffsetCommit v2 (group, generation, member, retention, topics) and v8
-    ("offset-commit-v2", frame(header_v1(8, 2, 8) + _str(b"g") + struct.pack(">i", 1) + _str(b"m") + struct.pack(">qi", -1, HUGE))),
-    ("offset-commit-v8", frame(header_v2(8, 8, 9) + _cstr(b"g") + struct.pack(">i", 1) + _cstr(b"m") + b"\x00" + uvarint(HUGE))),
-    # CreateTopics v2 (topics first) and v5
+    (
+        "offset-commit-v2",
+        frame(header_v1(8, 2, 8) + _str(b"g") + struct.pack(">i", 1) + _str(b"m") + struct.pack(">qi", -1, HUGE)),
+    ),
+    (
+        "offset-commit-v8",
+        frame(header_v2(8, 8, 9) + _cstr(b"g") + struct.pack(">i", 1) + _cstr(b"m") + b"\x00" + uvarint(HUGE)),
+    ),
+    # CreateTopics v2 (topics first) and v5; v5 with a configs count
     ("create-topics-v2", frame(header_v1(19, 2, 10) + struct.pack(">i", HUGE))),
     ("create-topics-v5", frame(header_v2(19, 5, 11) + uvarint(HUGE))),
-    ("create-topics-v5-configs", frame(header_v2(19, 5, 12) + uvarint(2) + _cstr(b"t") + struct.pack(">ih", 1, 1) + uvarint(1) + uvarint(HUGE))),
+    (
+        "create-topics-v5-configs",
+        frame(header_v2(19, 5, 12) + uvarint(2) + _cstr(b"t") + struct.pack(">ih", 1, 1) + uvarint(1) + uvarint(HUGE)),
+    ),
     # Fetch v4 / v12 topics
-    ("fetch-v4", frame(header_v1(1, 4, 13) + struct.pack(">iiiib", -1, 0, 0, 1000, 0) + struct.pack(">i", HUGE))),
+    ("fetch-v4", frame(header_v1(1, 4, 13) + struct.pack(">iiiibi", -1, 0, 0, 1000, 0, HUGE))),
     ("fetch-v12", frame(header_v2(1, 12, 14) + struct.pack(">iiiibii", -1, 0, 0, 1000, 0, 0, -1) + uvarint(HUGE))),
     # a compact string claiming 2 GiB, a tagged-field count of 2^31-1, a
     # varint longer than 32 bits
