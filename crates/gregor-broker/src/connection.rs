@@ -157,7 +157,13 @@ async fn read_frame(
     if len == 0 {
         return Ok(Some((Bytes::new(), None)));
     }
-    stalled(limits.idle, rd.readable()).await?;
+    // Wait for body bytes without taking them: `readable()` could report
+    // readiness left over from reading the prefix.
+    if stalled(limits.idle, rd.peek(&mut [0u8; 1])).await? == 0 {
+        return Err(ConnectionError::Io(
+            std::io::ErrorKind::UnexpectedEof.into(),
+        ));
+    }
     // A frame larger than the whole budget waits for all of it.
     let want = len.min(limits.memory_total);
     let permit = limits
