@@ -25,6 +25,9 @@ pub(crate) struct Shared {
     dirty: AtomicBool,
     /// Serialises durable flushes from the thread and from `flush_now`.
     flush_lock: Mutex<()>,
+    /// Set by [`crate::Store::inject_flush_failure`]: the next durable
+    /// flush fails as if the disk had refused it.
+    inject_failure: AtomicBool,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -41,6 +44,7 @@ impl Shared {
             poisoned: AtomicBool::new(false),
             dirty: AtomicBool::new(false),
             flush_lock: Mutex::new(()),
+            inject_failure: AtomicBool::new(false),
         }
     }
 
@@ -55,6 +59,11 @@ impl Shared {
 
     pub(crate) fn is_poisoned(&self) -> bool {
         self.poisoned.load(Ordering::Acquire)
+    }
+
+    /// Makes the next durable flush fail (see `inject_failure`).
+    pub(crate) fn inject_flush_failure(&self) {
+        self.inject_failure.store(true, Ordering::Release);
     }
 
     /// Records that there is something for the next flush to do.
@@ -73,7 +82,14 @@ impl Shared {
         if !self.dirty.swap(false, Ordering::AcqRel) {
             return Ok(());
         }
-        match self.engine.flush_durable() {
+        let flushed = if self.inject_failure.swap(false, Ordering::AcqRel) {
+            Err(StorageError::Io(std::io::Error::other(
+                "injected flush failure",
+            )))
+        } else {
+            self.engine.flush_durable()
+        };
+        match flushed {
             Ok(()) => Ok(()),
             Err(e) => {
                 // After a failed fsync the kernel may have dropped the dirty

@@ -430,6 +430,14 @@ impl Store {
         }
     }
 
+    /// Makes the next durable flush fail as a failed fsync would, which
+    /// poisons the store: for tests (and fault injection) of what every
+    /// acknowledgement does when the disk refuses a write. A memory store
+    /// never flushes, so only a persistent one is affected.
+    pub fn inject_flush_failure(&self) {
+        self.shared.inject_flush_failure();
+    }
+
     /// Blocking durable flush of everything written so far (shutdown).
     pub fn flush_now(&self) -> Result<()> {
         self.shared.flush_durable()

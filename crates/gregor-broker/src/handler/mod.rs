@@ -15,6 +15,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use tracing::{debug_span, warn, Instrument};
 
 use crate::context::Broker;
+use crate::error::ErrorCode;
 
 mod api_versions;
 mod create_topics;
@@ -145,8 +146,8 @@ async fn route(b: &Broker, ctx: Ctx, client_id: &str, body: RequestKind) -> Hand
         RequestKind::OffsetFetch(r) => now(offset_fetch::handle(b, r, v).into()),
         RequestKind::DescribeGroups(r) => now(describe_groups::handle(b, r, v).into()),
         RequestKind::ListGroups(r) => now(list_groups::handle(b, r, v).into()),
-        RequestKind::DeleteGroups(r) => now(delete_groups::handle(b, r, v).into()),
-        RequestKind::OffsetDelete(r) => now(offset_delete::handle(b, r, v).into()),
+        RequestKind::DeleteGroups(r) => durable(b, delete_groups::handle(b, r, v).into()),
+        RequestKind::OffsetDelete(r) => durable(b, offset_delete::handle(b, r, v).into()),
         // The decoder refuses APIs missing from the versions table, so this
         // only fires if the table and this match disagree.
         _ => Handled::Now(Response::Close(format!(
@@ -157,15 +158,52 @@ async fn route(b: &Broker, ctx: Ctx, client_id: &str, body: RequestKind) -> Hand
 }
 
 /// Answers after the store's next durable flush, so that an acknowledged
-/// change (a created or deleted topic) survives a crash.
-fn durable(b: &Broker, kind: ResponseKind) -> Handled {
+/// change (a created or deleted topic or group) survives a crash. If that
+/// flush failed, nothing in the answer claims success: what would have
+/// said "done" says KAFKA_STORAGE_ERROR, as a Produce does.
+fn durable(b: &Broker, mut kind: ResponseKind) -> Handled {
     let sync = b.store().sync();
     Handled::Later(Box::pin(async move {
         if let Err(e) = sync.await {
-            warn!(cause = %e, "durable flush failed");
+            warn!(cause = %e, "durable flush failed; the change is not acknowledged");
+            storage_failed(&mut kind);
         }
         Response::Kind(Box::new(kind))
     }))
+}
+
+fn storage_failed(kind: &mut ResponseKind) {
+    let code = ErrorCode::KafkaStorageError.code();
+    let msg = || Some(str_bytes("the change could not be made durable"));
+    match kind {
+        ResponseKind::CreateTopics(r) => {
+            for t in r.topics.iter_mut().filter(|t| t.error_code == 0) {
+                t.error_code = code;
+                t.error_message = msg();
+            }
+        }
+        ResponseKind::DeleteTopics(r) => {
+            for t in r.responses.iter_mut().filter(|t| t.error_code == 0) {
+                t.error_code = code;
+                t.error_message = msg();
+            }
+        }
+        ResponseKind::DeleteGroups(r) => {
+            for g in r.results.iter_mut().filter(|g| g.error_code == 0) {
+                g.error_code = code;
+            }
+        }
+        ResponseKind::OffsetDelete(r) => {
+            if r.error_code == 0 {
+                for p in r.topics.iter_mut().flat_map(|t| t.partitions.iter_mut()) {
+                    if p.error_code == 0 {
+                        p.error_code = code;
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
 }
 
 fn finish(ctx: Ctx, r: Response) -> Reply {
