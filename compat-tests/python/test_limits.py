@@ -318,6 +318,35 @@ def test_flood_of_100MiB_frame_headers(broker, timings):
     assert peak_rss_kib(broker.pid) < FLOOD_PEAK_RSS_KIB
 
 
+def test_flood_of_100MiB_frames_with_one_body_byte(broker):
+    """The same flood with one body byte after each header, on the default
+    connections.max.idle.ms (10 minutes): each frame holds one byte, so a
+    new connection and a producer are still served meanwhile, and the peak
+    RSS stays under 64 MiB."""
+    socks = []
+    try:
+        for _ in range(FLOOD):
+            s = connect(broker)
+            s.sendall(struct.pack(">i", 100 * MIB) + b"\x00")
+            socks.append(s)
+        with connect(broker) as s:
+            try:
+                check_api_versions_v0(s, corr=1)
+            except (AssertionError, OSError) as e:
+                raise AssertionError(
+                    f"a new connection got no ApiVersions answer with {FLOOD} frames of 1 byte pending: {e!r}"
+                ) from None
+        acked = ck_produce(broker.bootstrap, unique_topic("flood1"), make_records(200), timeout=30)
+        assert sorted(acked.values()) == [(0, o) for o in range(200)]
+        if broker.pid is not None:  # None: COMPAT_EXTERNAL_BOOTSTRAP
+            peak = peak_rss_kib(broker.pid)
+            assert peak < FLOOD_PEAK_RSS_KIB, f"peak RSS {peak // 1024} MiB with {FLOOD} frames pending"
+    finally:
+        for s in socks:
+            s.close()
+    assert_alive(broker)
+
+
 # --------------------------------------------------------------------------
 # max.connections.per.ip
 # --------------------------------------------------------------------------
