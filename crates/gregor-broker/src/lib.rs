@@ -5,6 +5,14 @@
 //! - [`handler`]: dispatch, one file per Kafka API.
 //! - [`context`]: the shared state (config and store) handlers receive.
 //! - [`config`]: the one configuration struct, by Kafka property names.
+// Lengths and counts come from the wire: a cast that can wrap or drop a
+// sign is where a hostile value turns into a huge allocation or a negative
+// index. Convert with try_from (or document why the value is in range).
+#![warn(
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    clippy::cast_sign_loss
+)]
 
 pub mod config;
 pub mod connection;

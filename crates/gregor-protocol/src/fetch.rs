@@ -50,19 +50,26 @@ pub struct FetchResponseParts {
 /// First flexible (compact, tagged) Fetch version.
 const FLEXIBLE: i16 = 12;
 
+#[allow(clippy::cast_possible_truncation)] // each byte is masked to 7 bits
 fn put_uvarint(out: &mut BytesMut, mut v: u64) {
     while v >= 0x80 {
-        out.put_u8((v as u8) | 0x80);
+        out.put_u8(((v & 0x7f) as u8) | 0x80);
         v >>= 7;
     }
     out.put_u8(v as u8);
+}
+
+/// A length as the wire's INT32. Responses are bounded far below 2 GiB
+/// (`fetch.max.bytes`); saturating keeps a bug from wrapping negative.
+fn wire_i32(n: usize) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
 }
 
 fn put_array_len(out: &mut BytesMut, flexible: bool, n: usize) {
     if flexible {
         put_uvarint(out, n as u64 + 1);
     } else {
-        out.put_i32(n as i32);
+        out.put_i32(wire_i32(n));
     }
 }
 
@@ -92,7 +99,7 @@ pub fn encode_fetch_response(
         if flexible {
             put_uvarint(&mut cur, t.name.len() as u64 + 1);
         } else {
-            cur.put_i16(t.name.len() as i16);
+            cur.put_i16(i16::try_from(t.name.len()).unwrap_or(i16::MAX));
         }
         cur.put_slice(t.name.as_bytes());
         put_array_len(&mut cur, flexible, t.partitions.len());
@@ -118,7 +125,7 @@ pub fn encode_fetch_response(
             if flexible {
                 put_uvarint(&mut cur, len as u64 + 1);
             } else {
-                cur.put_i32(len as i32);
+                cur.put_i32(wire_i32(len));
             }
             for rec in &p.records {
                 total += cur.len();
@@ -139,7 +146,7 @@ pub fn encode_fetch_response(
     }
     total += cur.len();
     chunks.push(cur.freeze());
-    let frame_len = ((total - 4) as i32).to_be_bytes();
+    let frame_len = wire_i32(total - 4).to_be_bytes();
     // The length sits in the first chunk, which is always ours.
     let mut first = BytesMut::from(&chunks[0][..]);
     first[..4].copy_from_slice(&frame_len);

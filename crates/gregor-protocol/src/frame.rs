@@ -11,10 +11,9 @@ pub const LENGTH_PREFIX: usize = 4;
 /// Checks a frame's length prefix against the limit. Returns the body length.
 pub fn check_length(prefix: [u8; 4], max: usize) -> Result<usize, ProtocolError> {
     let len = i32::from_be_bytes(prefix);
-    if len < 0 {
+    let Ok(len) = usize::try_from(len) else {
         return Err(ProtocolError::NegativeLength(len));
-    }
-    let len = len as usize;
+    };
     if len > max {
         return Err(ProtocolError::FrameTooLarge { len, max });
     }

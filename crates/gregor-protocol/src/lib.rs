@@ -8,6 +8,14 @@
 //!   records walked without inflating a batch into memory ([`inflate`]).
 //! - [`versions`]: the advertised ApiVersions table.
 #![deny(missing_docs)]
+// Lengths and counts come from the wire: a cast that can wrap or drop a
+// sign is where a hostile value turns into a huge allocation or a negative
+// index. Convert with try_from (or document why the value is in range).
+#![warn(
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    clippy::cast_sign_loss
+)]
 
 pub mod error;
 pub mod fetch;

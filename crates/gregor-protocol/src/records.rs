@@ -12,6 +12,9 @@ use crate::inflate;
 pub const BATCH_HEADER_LEN: usize = 61;
 /// Bytes counted outside `batchLength`: base offset (8) and the length itself (4).
 pub const LOG_OVERHEAD: usize = 12;
+/// The smallest `batchLength`: a header and no records.
+pub const MIN_BATCH_LENGTH: i32 = 49;
+const _: () = assert!(BATCH_HEADER_LEN - LOG_OVERHEAD == 49);
 
 const BASE_OFFSET: usize = 0;
 const BATCH_LENGTH: usize = 8;
@@ -89,7 +92,7 @@ impl BatchHeader {
             base_offset: i64_at(b, BASE_OFFSET),
             batch_length: i32_at(b, BATCH_LENGTH),
             partition_leader_epoch: i32_at(b, LEADER_EPOCH),
-            magic: b[MAGIC] as i8,
+            magic: i8::from_be_bytes([b[MAGIC]]),
             crc: u32::from_be_bytes([b[CRC], b[CRC + 1], b[CRC + 2], b[CRC + 3]]),
             attributes: i16_at(b, ATTRIBUTES),
             last_offset_delta: i32_at(b, LAST_OFFSET_DELTA),
@@ -104,7 +107,7 @@ impl BatchHeader {
 
     /// Total size of the batch on the wire, length field and base offset included.
     pub fn total_len(&self) -> usize {
-        LOG_OVERHEAD + self.batch_length.max(0) as usize
+        LOG_OVERHEAD + usize::try_from(self.batch_length).unwrap_or(0)
     }
     /// Offset of the last record in the batch.
     pub fn last_offset(&self) -> i64 {
@@ -132,11 +135,13 @@ impl BatchHeader {
             return -1;
         }
         let last = i64::from(self.base_sequence) + i64::from(self.last_offset_delta);
-        if last > i64::from(i32::MAX) {
-            (last - i64::from(i32::MAX) - 1) as i32
+        // At most 2 * i32::MAX, so one wrap brings it into range.
+        let wrapped = if last > i64::from(i32::MAX) {
+            last - i64::from(i32::MAX) - 1
         } else {
-            last as i32
-        }
+            last
+        };
+        i32::try_from(wrapped).unwrap_or(-1)
     }
 }
 
@@ -156,7 +161,7 @@ pub fn validate_client_batch(b: &[u8]) -> Result<BatchHeader, BatchError> {
     if h.magic != 2 {
         return Err(BatchError::UnsupportedMagic(h.magic));
     }
-    if h.batch_length < (BATCH_HEADER_LEN - LOG_OVERHEAD) as i32 {
+    if h.batch_length < MIN_BATCH_LENGTH {
         return Err(BatchError::BadLength {
             declared: h.batch_length,
             actual: b.len(),
@@ -225,7 +230,7 @@ pub fn batches(data: &[u8]) -> impl Iterator<Item = (BatchHeader, std::ops::Rang
     std::iter::from_fn(move || {
         let rest = data.get(at..)?;
         let h = BatchHeader::parse(rest).ok()?;
-        if h.batch_length < (BATCH_HEADER_LEN - LOG_OVERHEAD) as i32 {
+        if h.batch_length < MIN_BATCH_LENGTH {
             return None;
         }
         let len = h.total_len();
@@ -292,7 +297,9 @@ impl<R: std::io::BufRead> Src<R> {
             let b = self.need_byte()?;
             raw |= u64::from(b & 0x7f) << (7 * i);
             if b & 0x80 == 0 {
-                return Ok(((raw >> 1) as i64) ^ -((raw & 1) as i64));
+                // Zigzag: the low bit is the sign; the rest fits in 63 bits.
+                let magnitude = i64::try_from(raw >> 1).unwrap_or(i64::MAX);
+                return Ok(magnitude ^ -i64::from(raw & 1 == 1));
             }
         }
         Err(BatchError::Records("varint is too long".into()))

@@ -37,7 +37,8 @@ pub fn encode_response(
 
 /// Writes the frame length into the 4-byte placeholder at the start.
 pub fn patch_length(out: &mut [u8]) {
-    let len = (out.len() - 4) as i32;
+    // Only Fetch responses grow large, and they are bounded by fetch.max.bytes.
+    let len = i32::try_from(out.len() - 4).unwrap_or(i32::MAX);
     out[..4].copy_from_slice(&len.to_be_bytes());
 }
 

@@ -43,12 +43,13 @@ pub const FORMAT_VERSION: &[u8] = b"1";
 
 /// `i64` that sorts like its numeric value when compared as big-endian bytes.
 pub fn flip_i64(v: i64) -> [u8; 8] {
-    ((v as u64) ^ (1u64 << 63)).to_be_bytes()
+    // Flipping the sign bit maps i64 order onto unsigned byte order.
+    (v ^ i64::MIN).to_be_bytes()
 }
 
 /// Inverse of [`flip_i64`].
 pub fn unflip_i64(b: [u8; 8]) -> i64 {
-    (u64::from_be_bytes(b) ^ (1u64 << 63)) as i64
+    i64::from_be_bytes(b) ^ i64::MIN
 }
 
 fn tag_pid(tag: u8, pid: u32, extra: usize) -> Vec<u8> {
@@ -66,21 +67,21 @@ pub fn partition_prefix(tag: u8, pid: u32) -> Vec<u8> {
 /// `tag pid offset` for the `L` and `I` tags. Offsets are never negative.
 pub fn offset_key(tag: u8, pid: u32, offset: i64) -> Vec<u8> {
     let mut k = tag_pid(tag, pid, 8);
-    k.extend_from_slice(&(offset.max(0) as u64).to_be_bytes());
+    k.extend_from_slice(&offset.max(0).to_be_bytes());
     k
 }
 
 /// Offset field of an `L`/`I` key.
 pub fn offset_of(key: &[u8]) -> Option<i64> {
     let b: [u8; 8] = key.get(5..13)?.try_into().ok()?;
-    Some(u64::from_be_bytes(b) as i64)
+    Some(i64::from_be_bytes(b))
 }
 
 /// `T pid ts base`.
 pub fn time_key(pid: u32, ts: i64, base: i64) -> Vec<u8> {
     let mut k = tag_pid(TIME, pid, 16);
     k.extend_from_slice(&flip_i64(ts));
-    k.extend_from_slice(&(base.max(0) as u64).to_be_bytes());
+    k.extend_from_slice(&base.max(0).to_be_bytes());
     k
 }
 
@@ -88,7 +89,7 @@ pub fn time_key(pid: u32, ts: i64, base: i64) -> Vec<u8> {
 pub fn time_key_parts(key: &[u8]) -> Option<(i64, i64)> {
     let ts: [u8; 8] = key.get(5..13)?.try_into().ok()?;
     let base: [u8; 8] = key.get(13..21)?.try_into().ok()?;
-    Some((unflip_i64(ts), u64::from_be_bytes(base) as i64))
+    Some((unflip_i64(ts), i64::from_be_bytes(base)))
 }
 
 /// `P pid producer_id`.
@@ -155,9 +156,9 @@ pub fn deleted_key(pid: u32) -> Vec<u8> {
 fn push_str16(k: &mut Vec<u8>, s: &str) {
     // Kafka strings are at most i16::MAX bytes, so u16 always fits; clamp anyway.
     let b = s.as_bytes();
-    let len = b.len().min(u16::MAX as usize);
-    k.extend_from_slice(&(len as u16).to_be_bytes());
-    k.extend_from_slice(&b[..len]);
+    let len = u16::try_from(b.len()).unwrap_or(u16::MAX);
+    k.extend_from_slice(&len.to_be_bytes());
+    k.extend_from_slice(&b[..usize::from(len)]);
 }
 
 /// `O len group`: prefix of one group's committed offsets.
@@ -171,12 +172,12 @@ pub fn group_prefix(group: &str) -> Vec<u8> {
 pub fn offset_commit_key(group: &str, topic: &str, partition: i32) -> Vec<u8> {
     let mut k = group_prefix(group);
     push_str16(&mut k, topic);
-    k.extend_from_slice(&((partition as u32) ^ (1u32 << 31)).to_be_bytes());
+    k.extend_from_slice(&(partition ^ i32::MIN).to_be_bytes());
     k
 }
 
 fn read_str16(b: &[u8], at: usize) -> Option<(String, usize)> {
-    let len = u16::from_be_bytes(b.get(at..at + 2)?.try_into().ok()?) as usize;
+    let len = usize::from(u16::from_be_bytes(b.get(at..at + 2)?.try_into().ok()?));
     let s = b.get(at + 2..at + 2 + len)?;
     Some((String::from_utf8(s.to_vec()).ok()?, at + 2 + len))
 }
@@ -192,7 +193,7 @@ pub fn parse_offset_commit_key(k: &[u8]) -> Option<(String, String, i32)> {
     if k.len() != at + 4 {
         return None;
     }
-    Some((group, topic, (u32::from_be_bytes(p) ^ (1u32 << 31)) as i32))
+    Some((group, topic, i32::from_be_bytes(p) ^ i32::MIN))
 }
 
 #[cfg(test)]

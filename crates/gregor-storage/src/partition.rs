@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
 use bytes::Bytes;
-use gregor_protocol::records::{self, BatchHeader, BATCH_HEADER_LEN};
+use gregor_protocol::records::{self, BatchHeader};
 use tokio::sync::Notify;
 
 use crate::durability::{lock, Shared};
@@ -118,7 +118,7 @@ fn stored_batch_ok(key_offset: i64, v: &[u8]) -> bool {
         return false;
     };
     h.magic == 2
-        && h.batch_length >= (BATCH_HEADER_LEN - records::LOG_OVERHEAD) as i32
+        && h.batch_length >= records::MIN_BATCH_LENGTH
         && h.total_len() == v.len()
         && h.base_offset == key_offset
         && h.last_offset_delta >= 0
@@ -677,7 +677,7 @@ impl PartitionLog {
                     return Ok(false); // the last batch always stays
                 }
                 let time_breach = retention_ms >= 0 && e.max_ts < cutoff;
-                let size_breach = retention_bytes >= 0 && remaining > retention_bytes as u64;
+                let size_breach = u64::try_from(retention_bytes).is_ok_and(|max| remaining > max);
                 if !(time_breach || size_breach) {
                     return Ok(false);
                 }
@@ -690,7 +690,7 @@ impl PartitionLog {
             return Ok(0);
         }
         self.advance_log_start(new_ls)?;
-        Ok((new_ls - ls) as u64)
+        Ok(u64::try_from(new_ls - ls).unwrap_or(0))
     }
 
     /// Persists `new_ls` as the log start (with a rebuilt time index for the

@@ -126,7 +126,8 @@ impl ProducerState {
         let mut v = Vec::with_capacity(HEAD_LEN + ENTRY_LEN * self.batches.len());
         v.extend_from_slice(&self.epoch.to_be_bytes());
         v.extend_from_slice(&self.last_timestamp.to_be_bytes());
-        v.push(self.batches.len() as u8);
+        // At most five batches are kept (Kafka's window), so this fits.
+        v.push(u8::try_from(self.batches.len()).unwrap_or(u8::MAX));
         for b in &self.batches {
             v.extend_from_slice(&b.first_seq.to_be_bytes());
             v.extend_from_slice(&b.last_seq.to_be_bytes());

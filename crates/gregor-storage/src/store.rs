@@ -208,10 +208,13 @@ impl Store {
             }
             let mut parts = Vec::with_capacity(r.pids.len());
             for (i, pid) in r.pids.iter().enumerate() {
+                let index = i32::try_from(i).map_err(|_| {
+                    StorageError::Corrupt(format!("topic {} has too many partitions", r.name))
+                })?;
                 parts.push(Arc::new(PartitionLog::load(
                     Arc::clone(&shared),
                     &r.name,
-                    i as i32,
+                    index,
                     *pid,
                 )?));
             }
@@ -264,8 +267,9 @@ impl Store {
             return Err(StorageError::TopicExists);
         }
         let first = meta.next_pid;
-        let next = first
-            .checked_add(partitions as u32)
+        let next = u32::try_from(partitions)
+            .ok()
+            .and_then(|n| first.checked_add(n))
             .ok_or_else(|| StorageError::Engine("partition ids exhausted".into()))?;
         let record = TopicRecord {
             name: name.to_owned(),
@@ -300,7 +304,8 @@ impl Store {
                 Arc::new(PartitionLog::create(
                     Arc::clone(&self.shared),
                     name,
-                    i as i32,
+                    // i < partitions, an i32.
+                    i32::try_from(i).unwrap_or(i32::MAX),
                     *pid,
                 ))
             })

@@ -9,6 +9,11 @@
 //! The rules follow Kafka's classic group coordinator (`GroupMetadata`,
 //! `GroupCoordinator`, and `GroupMetadataManager` in Kafka 4).
 
+/// A timeout from the wire in ms; a negative one counts as 0 (it must
+/// never turn into an endless wait).
+fn ms(v: i32) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
 use bytes::Bytes;
 
 /// Error codes the coordinator answers with (Kafka's `Errors`).
@@ -408,7 +413,7 @@ impl Group {
         }
         if req.require_known_member_id {
             // KIP-394: hand out the id; the member joins again with it.
-            let deadline = now + req.session_timeout_ms.max(0) as u64;
+            let deadline = now + ms(req.session_timeout_ms);
             self.pending_members.push((id.clone(), deadline));
             return Reply::Now(JoinResult::error(&id, code::MEMBER_ID_REQUIRED));
         }
@@ -472,15 +477,15 @@ impl Group {
             instance_id: req.instance_id,
             client_id: req.client_id,
             client_host: req.client_host,
-            session_timeout_ms: req.session_timeout_ms.max(0) as u64,
-            rebalance_timeout_ms: rebalance.max(0) as u64,
+            session_timeout_ms: ms(req.session_timeout_ms),
+            rebalance_timeout_ms: ms(rebalance),
             protocol_type: req.protocol_type,
             protocols: req.protocols,
             assignment: Bytes::new(),
             awaiting_join: true,
             awaiting_sync: false,
             pending_sync: false,
-            session_deadline: now + req.session_timeout_ms.max(0) as u64,
+            session_deadline: now + ms(req.session_timeout_ms),
         });
         if self.leader.is_none() {
             self.leader = Some(id);
@@ -511,9 +516,9 @@ impl Group {
             m.protocols = req.protocols;
             m.client_id = req.client_id;
             m.client_host = req.client_host;
-            m.session_timeout_ms = req.session_timeout_ms.max(0) as u64;
+            m.session_timeout_ms = ms(req.session_timeout_ms);
             if req.rebalance_timeout_ms > 0 {
-                m.rebalance_timeout_ms = req.rebalance_timeout_ms as u64;
+                m.rebalance_timeout_ms = ms(req.rebalance_timeout_ms);
             }
             m.awaiting_join = true;
         }
@@ -556,9 +561,9 @@ impl Group {
             // (client id and host included); timeouts and protocols follow
             // the new request.
             m.id = new_id.clone();
-            m.session_timeout_ms = req.session_timeout_ms.max(0) as u64;
+            m.session_timeout_ms = ms(req.session_timeout_ms);
             if req.rebalance_timeout_ms > 0 {
-                m.rebalance_timeout_ms = req.rebalance_timeout_ms as u64;
+                m.rebalance_timeout_ms = ms(req.rebalance_timeout_ms);
             }
             m.awaiting_join = false;
             m.awaiting_sync = false;

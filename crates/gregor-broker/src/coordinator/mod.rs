@@ -115,7 +115,7 @@ impl Coordinator {
     }
 
     fn now(&self) -> u64 {
-        self.inner.epoch.elapsed().as_millis() as u64
+        u64::try_from(self.inner.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
     fn with_slot<R>(

@@ -94,7 +94,7 @@ fn create(
     }
     let partitions = if !t.assignments.is_empty() {
         for (i, a) in t.assignments.iter().enumerate() {
-            if a.partition_index != i as i32
+            if usize::try_from(a.partition_index) != Ok(i)
                 || a.broker_ids.iter().any(|id| id.0 != b.node_id())
                 || a.broker_ids.len() != 1
             {
@@ -108,7 +108,7 @@ fn create(
                 ));
             }
         }
-        t.assignments.len() as i32
+        i32::try_from(t.assignments.len()).unwrap_or(i32::MAX)
     } else if t.num_partitions == -1 {
         b.config().num_partitions
     } else if t.num_partitions <= 0 {

@@ -31,8 +31,9 @@ pub async fn handle(b: &Broker, ctx: Ctx, req: FetchRequest) -> Handled {
         ));
     }
     let (first, bytes) = read_all(b, &req);
-    let max_wait = req.max_wait_ms.max(0) as u64;
-    if bytes >= req.min_bytes.max(0) as usize || max_wait == 0 || has_error(&first) {
+    let max_wait = u64::try_from(req.max_wait_ms).unwrap_or(0);
+    let min_bytes = usize::try_from(req.min_bytes).unwrap_or(0);
+    if bytes >= min_bytes || max_wait == 0 || has_error(&first) {
         return Handled::Now(respond(b, ctx, &first, bytes));
     }
     // Long poll: the reply waits; later requests on this connection still
@@ -52,7 +53,7 @@ pub async fn handle(b: &Broker, ctx: Ctx, req: FetchRequest) -> Handled {
         }
         let (parts, bytes) = loop {
             let (parts, bytes) = read_all(&b, &req);
-            if bytes >= req.min_bytes.max(0) as usize || has_error(&parts) {
+            if bytes >= min_bytes || has_error(&parts) {
                 break (parts, bytes);
             }
             if tokio::time::timeout_at(deadline, waiter.notified())

@@ -193,12 +193,10 @@ fn storage_failed(kind: &mut ResponseKind) {
                 g.error_code = code;
             }
         }
-        ResponseKind::OffsetDelete(r) => {
-            if r.error_code == 0 {
-                for p in r.topics.iter_mut().flat_map(|t| t.partitions.iter_mut()) {
-                    if p.error_code == 0 {
-                        p.error_code = code;
-                    }
+        ResponseKind::OffsetDelete(r) if r.error_code == 0 => {
+            for p in r.topics.iter_mut().flat_map(|t| t.partitions.iter_mut()) {
+                if p.error_code == 0 {
+                    p.error_code = code;
                 }
             }
         }

@@ -151,7 +151,9 @@ fn validate_all(
     topics
 }
 
-/// Everything Kafka checks before looking at the records.
+/// Everything Kafka checks before looking at the records. The error is
+/// the partition's answer itself, built once: no point boxing it.
+#[allow(clippy::result_large_err)]
 fn check(
     b: &Broker,
     topic: &str,
@@ -186,7 +188,7 @@ fn check(
     let first_len = BatchHeader::parse(&data)
         .map(|h| h.total_len())
         .unwrap_or(data.len());
-    if first_len as i64 > max {
+    if i64::try_from(first_len).unwrap_or(i64::MAX) > max {
         let msg = format!("The request included a message larger than the max message size the server will accept ({max} bytes).");
         return Err(err(partition, ErrorCode::MessageTooLarge, Some(&msg)));
     }
