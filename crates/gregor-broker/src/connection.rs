@@ -19,9 +19,10 @@ use gregor_protocol::{decode_request, Decoded};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{mpsc, watch};
 use tracing::{debug, warn, Instrument};
 
+use crate::budget::{Budget, Charge};
 use crate::context::Broker;
 use crate::error::ConnectionError;
 use crate::handler::{self, Pending, Reply};
@@ -30,7 +31,7 @@ use crate::handler::{self, Pending, Reply};
 const MAX_IN_FLIGHT: usize = 32;
 
 /// A queued reply and the budget its request holds until it is answered.
-type Queued = (Pending, Option<OwnedSemaphorePermit>);
+type Queued = (Pending, Charge);
 
 /// Serves one connection until the client closes it, it misbehaves, it
 /// idles past `connections.max.idle.ms`, or the broker shuts down.
@@ -56,7 +57,6 @@ pub async fn serve(
         max_frame: broker.config().socket_request_max_bytes,
         idle,
         memory: broker.memory().clone(),
-        memory_total: broker.config().queued_max_request_bytes,
     };
     debug!("connection opened");
     loop {
@@ -65,7 +65,7 @@ pub async fn serve(
             _ = stop.changed() => break,
             _ = tx.closed() => break,
         };
-        let (frame, permit) = match frame {
+        let (frame, charge) = match frame {
             Ok(Some(f)) => f,
             Ok(None) => break,
             // A client going away mid-stream (reset, EOF inside a frame) is
@@ -104,7 +104,7 @@ pub async fn serve(
             }
         };
         in_flight.fetch_add(1, Ordering::AcqRel);
-        if tx.send((pending, permit)).await.is_err() {
+        if tx.send((pending, charge)).await.is_err() {
             break;
         }
     }
@@ -120,22 +120,25 @@ struct Limits {
     /// `connections.max.idle.ms`.
     idle: Duration,
     /// `queued.max.request.bytes`, shared by every connection.
-    memory: Arc<Semaphore>,
-    /// Its size.
-    memory_total: usize,
+    memory: Budget,
 }
+
+/// First buffer step of a frame body: most requests fit, so the common
+/// case reads straight into one buffer with no reallocation.
+const FIRST_STEP: usize = 1024 * 1024;
 
 /// Reads one frame body and the budget it holds. `Ok(None)` on a clean
 /// close between frames.
 ///
-/// The budget is taken once the body's first bytes are there, so a peer
-/// that sends only a length prefix (however large) holds no memory; while
-/// the budget is exhausted the socket is simply not read (back-pressure).
+/// The body buffer grows (first [`FIRST_STEP`], then doubling, up to the
+/// declared length) only when bytes are there to fill it, and each step is
+/// charged to the budget first: a peer that sends only a length prefix,
+/// however large, holds nothing, and one that sends a byte holds one step.
 async fn read_frame(
     rd: &mut OwnedReadHalf,
     limits: &Limits,
     in_flight: &AtomicUsize,
-) -> Result<Option<(Bytes, Option<OwnedSemaphorePermit>)>, ConnectionError> {
+) -> Result<Option<(Bytes, Charge)>, ConnectionError> {
     let mut prefix = [0u8; 4];
     // Between frames: idle only counts while nothing is in flight.
     loop {
@@ -154,36 +157,33 @@ async fn read_frame(
     }
     stalled(limits.idle, rd.read_exact(&mut prefix[1..])).await?;
     let len = check_length(prefix, limits.max_frame)?;
-    if len == 0 {
-        return Ok(Some((Bytes::new(), None)));
-    }
-    // Wait for body bytes without taking them: `readable()` could report
-    // readiness left over from reading the prefix.
-    if stalled(limits.idle, rd.peek(&mut [0u8; 1])).await? == 0 {
-        return Err(ConnectionError::Io(
-            std::io::ErrorKind::UnexpectedEof.into(),
-        ));
-    }
-    // A frame larger than the whole budget waits for all of it.
-    let want = len.min(limits.memory_total);
-    let permit = limits
-        .memory
-        .clone()
-        .acquire_many_owned(u32::try_from(want).unwrap_or(u32::MAX))
-        .await
-        .ok();
-    // Capacity is reserved, but pages are only touched as bytes arrive.
-    let mut body = Vec::with_capacity(len);
+    let mut charge = Charge::default();
+    let mut body = Vec::new();
     while body.len() < len {
-        let left = (len - body.len()) as u64;
-        let n = stalled(limits.idle, (&mut *rd).take(left).read_buf(&mut body)).await?;
+        if body.len() == body.capacity() {
+            // Wait for bytes without taking them, then make room for them.
+            if stalled(limits.idle, rd.peek(&mut [0u8; 1])).await? == 0 {
+                return Err(ConnectionError::Io(
+                    std::io::ErrorKind::UnexpectedEof.into(),
+                ));
+            }
+            let step = body.capacity().max(FIRST_STEP).min(len - body.len());
+            limits.memory.take(step, &mut charge).await;
+            body.reserve_exact(step);
+        }
+        let room = (body.capacity() - body.len()).min(len - body.len());
+        let n = stalled(
+            limits.idle,
+            (&mut *rd).take(room as u64).read_buf(&mut body),
+        )
+        .await?;
         if n == 0 {
             return Err(ConnectionError::Io(
                 std::io::ErrorKind::UnexpectedEof.into(),
             ));
         }
     }
-    Ok(Some((Bytes::from(body), permit)))
+    Ok(Some((Bytes::from(body), charge)))
 }
 
 /// A read inside a frame: a peer that sends nothing for `idle` is closed

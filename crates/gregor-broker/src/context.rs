@@ -7,6 +7,7 @@ use gregor_protocol::inflate;
 use gregor_storage::{PartitionLog, StorageError, Store, TopicMeta};
 use tokio::sync::Semaphore;
 
+use crate::budget::Budget;
 use crate::config::BrokerConfig;
 use crate::coordinator::{Coordinator, GroupConfig};
 use crate::error::ErrorCode;
@@ -21,9 +22,8 @@ pub struct Broker {
 struct Shared {
     config: BrokerConfig,
     store: Arc<Store>,
-    /// Bytes of requests read and not yet answered, and of Fetch responses
-    /// not yet written, across all connections (`queued.max.request.bytes`).
-    memory: Arc<Semaphore>,
+    /// `queued.max.request.bytes`.
+    memory: Budget,
     /// Decompressions running at once (each on a blocking thread, each
     /// holding a decoder window): bounds their CPU and memory together.
     inflate_slots: Arc<Semaphore>,
@@ -66,7 +66,7 @@ impl Broker {
             min_session_timeout_ms: config.group_min_session_timeout_ms,
             max_session_timeout_ms: config.group_max_session_timeout_ms,
         });
-        let memory = Arc::new(Semaphore::new(config.queued_max_request_bytes));
+        let memory = Budget::new(config.queued_max_request_bytes);
         let inflate_slots = Arc::new(Semaphore::new(
             std::thread::available_parallelism().map_or(2, |n| n.get()),
         ));
@@ -91,8 +91,8 @@ impl Broker {
     pub fn store(&self) -> &Arc<Store> {
         &self.inner.store
     }
-    /// The request memory budget, in bytes (`queued.max.request.bytes`).
-    pub fn memory(&self) -> &Arc<Semaphore> {
+    /// The request memory budget (`queued.max.request.bytes`).
+    pub fn memory(&self) -> &Budget {
         &self.inner.memory
     }
 

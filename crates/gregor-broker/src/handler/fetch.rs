@@ -74,10 +74,7 @@ pub async fn handle(b: &Broker, ctx: Ctx, req: FetchRequest) -> Handled {
 /// or another fetch raced for the same room: one batch, bounded by
 /// `message.max.bytes`, goes out uncharged then.
 fn respond(b: &Broker, ctx: Ctx, parts: &FetchResponseParts, bytes: usize) -> Response {
-    let charge = u32::try_from(bytes)
-        .ok()
-        .filter(|n| *n > 0)
-        .and_then(|n| b.memory().clone().try_acquire_many_owned(n).ok());
+    let charge = b.memory().try_take(bytes);
     Response::Raw(
         encode_fetch_response(ctx.correlation_id, ctx.version, parts),
         charge,
@@ -98,10 +95,7 @@ fn read_all(b: &Broker, req: &FetchRequest) -> (FetchResponseParts, usize) {
     // negative included), and so does what is left of the memory budget.
     let cap = usize::try_from(b.config().fetch_max_bytes).unwrap_or(0);
     let asked = usize::try_from(req.max_bytes).ok().filter(|n| *n > 0);
-    let mut budget = asked
-        .unwrap_or(cap)
-        .min(cap)
-        .min(b.memory().available_permits());
+    let mut budget = asked.unwrap_or(cap).min(cap).min(b.memory().available());
     let mut total = 0usize;
     let mut topics = Vec::with_capacity(req.topics.len());
     for t in &req.topics {
