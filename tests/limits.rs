@@ -431,3 +431,23 @@ async fn length_prefixes_alone_hold_no_budget() {
     assert_eq!(produce(&mut c, "served", big_batch(100_000, 1)).await.0, 0);
     b.shutdown().await;
 }
+
+#[tokio::test]
+async fn zstd_needs_produce_v7_as_in_kafka() {
+    let b = TestBroker::start(&[]).await;
+    let mut c = b.client().await;
+    assert_eq!(create(&mut c, "z", &[]).await, 0);
+    let req = ProduceRequest::default()
+        .with_acks(1)
+        .with_timeout_ms(5000)
+        .with_topic_data(vec![TopicProduceData::default()
+            .with_name(tn("z"))
+            .with_partition_data(vec![PartitionProduceData::default()
+                .with_index(0)
+                .with_records(Some(batch(3, 1, None, Compression::Zstd)))])]);
+    let r: ProduceResponse = c.call(ApiKey::Produce, 6, &req).await;
+    assert_eq!(r.responses[0].partition_responses[0].error_code, 76);
+    let r: ProduceResponse = c.call(ApiKey::Produce, 7, &req).await;
+    assert_eq!(r.responses[0].partition_responses[0].error_code, 0);
+    b.shutdown().await;
+}

@@ -33,6 +33,7 @@ pub enum ErrorCode {
     KafkaStorageError = 56,
     FetchSessionIdNotFound = 70,
     UnknownLeaderEpoch = 75,
+    UnsupportedCompressionType = 76,
     GroupSubscribedToTopic = 86,
     InvalidRecord = 87,
     UnknownTopicId = 100,

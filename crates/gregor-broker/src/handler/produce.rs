@@ -19,6 +19,9 @@ use crate::context::{now_ms, Broker};
 use crate::error::ErrorCode;
 use crate::topics;
 
+/// Compression codec id of zstd.
+const ZSTD: i16 = 4;
+
 /// Batches whose records are walked on the reactor: uncompressed and
 /// this small, a walk costs microseconds.
 const INLINE_WALK_BYTES: usize = 64 * 1024;
@@ -32,7 +35,7 @@ struct Checked {
     inflate_limit: usize,
 }
 
-pub async fn handle(b: &Broker, req: ProduceRequest, _version: i16) -> Handled {
+pub async fn handle(b: &Broker, req: ProduceRequest, version: i16) -> Handled {
     let acks = req.acks;
     // Phase 1, in request order: everything up to the records (topic,
     // auto-creation, size, batch header and CRC).
@@ -52,7 +55,7 @@ pub async fn handle(b: &Broker, req: ProduceRequest, _version: i16) -> Handled {
                     Some("transactions are not supported by Gregor yet"),
                 ))
             } else {
-                check(b, &name, p.index, p.records)
+                check(b, &name, p.index, p.records, version)
             };
             parts.push((p.index, r));
         }
@@ -159,6 +162,7 @@ fn check(
     topic: &str,
     partition: i32,
     data: Option<Bytes>,
+    version: i16,
 ) -> Result<Checked, PartitionProduceResponse> {
     let store = b.store();
     let meta = match store.topic(topic) {
@@ -202,6 +206,10 @@ fn check(
         }
         Err(e) => return Err(err_code(partition, e.error_code(), Some(&e.to_string()))),
     };
+    // KIP-110: zstd needs Produce v7, so that old clients never fetch it.
+    if header.compression() == ZSTD && version < 7 {
+        return Err(err(partition, ErrorCode::UnsupportedCompressionType, None));
+    }
     if header.is_transactional() {
         return Err(err(
             partition,
