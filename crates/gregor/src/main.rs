@@ -109,6 +109,15 @@ fn error_line(e: &anyhow::Error) -> String {
 
 fn serve(args: ServeArgs, started: Instant) -> anyhow::Result<()> {
     let config = build_config(&args)?;
+    let files = raise_open_files_limit();
+    // Each connection is a descriptor; segment files and sled need some more.
+    if files.is_some_and(|n| n < config.max_connections as u64 + 256) {
+        warn!(
+            open_files_limit = files,
+            max_connections = config.max_connections,
+            "the open-file limit is below max.connections; connections beyond it will be refused (raise it with ulimit -n)"
+        );
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -251,4 +260,32 @@ fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     Ok(async {
         let _ = tokio::signal::ctrl_c().await;
     })
+}
+
+/// Raises the soft limit on open files to the hard limit, as the JVM does
+/// for Kafka (`-XX:+MaxFDLimit`): `max.connections` needs more descriptors
+/// than the 1024 many systems start a process with. Returns the limit now
+/// in force, if it could be read.
+#[allow(unsafe_code)]
+fn raise_open_files_limit() -> Option<u64> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit only read and write the struct passed.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return None;
+        }
+        if lim.rlim_cur < lim.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: lim.rlim_max,
+                rlim_max: lim.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                lim.rlim_cur = lim.rlim_max;
+            }
+        }
+    }
+    Some(lim.rlim_cur)
 }
