@@ -47,9 +47,28 @@ impl SledEngine {
             // is strictly stronger; sled's would only duplicate the work.
             config = config.flush_every_ms(None);
         }
-        let db = config.open()?;
+        let db = open_retrying(&config)?;
         let dir = File::open(dir)?;
         Ok(SledEngine { db, dir })
+    }
+}
+
+/// Opens sled, retrying for a moment while its own file lock is taken.
+/// The caller holds the data dir lock (`gregor.lock`), so that lock can
+/// only be held by a `sled::Db` of this process that was just dropped and
+/// whose background threads have not let go of it yet.
+fn open_retrying(config: &sled::Config) -> Result<sled::Db> {
+    let mut tries = 0;
+    loop {
+        match config.open() {
+            Err(sled::Error::Io(e))
+                if tries < 100 && e.to_string().contains("could not acquire lock") =>
+            {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            other => return Ok(other?),
+        }
     }
 }
 
