@@ -372,7 +372,8 @@ pub fn fuzz(target: &mut dyn Target, opts: &Options) -> Report {
     let mut last_progress = Instant::now();
     let budget = Duration::from_secs_f64(opts.seconds.max(0.0));
     loop {
-        if opts.max_execs.is_some_and(|m| execs >= m)
+        if target.dead()
+            || opts.max_execs.is_some_and(|m| execs >= m)
             || (opts.max_execs.is_none() && start.elapsed() >= budget)
         {
             break;

@@ -33,6 +33,10 @@ pub trait Target {
     fn hang_ms(&self) -> u64 {
         1000
     }
+    /// True once the target cannot go on (a wedged broker): the run stops.
+    fn dead(&self) -> bool {
+        false
+    }
 }
 
 fn sig(parts: impl Hash) -> u64 {
