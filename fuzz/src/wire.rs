@@ -247,8 +247,9 @@ impl Target for WireTarget {
         }
     }
     fn run(&mut self, input: &[u8]) -> u64 {
-        if self.inputs % INPUTS_PER_BROKER == 0 {
+        if self.inputs == INPUTS_PER_BROKER {
             self.live = None; // drops the old runtime and everything on it
+            self.inputs = 0;
         }
         self.inputs += 1;
         let addr = self.live.get_or_insert_with(Live::start).addr;
