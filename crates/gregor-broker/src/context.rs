@@ -10,8 +10,8 @@ use tokio::sync::Semaphore;
 use crate::budget::Budget;
 use crate::config::BrokerConfig;
 use crate::coordinator::{Coordinator, GroupConfig};
-use crate::error::ErrorCode;
 use crate::topics;
+use kafka_protocol::ResponseError;
 
 /// A handle on the broker's shared state.
 #[derive(Clone)]
@@ -152,13 +152,13 @@ impl Broker {
         topic: &str,
         partition: i32,
         current_leader_epoch: i32,
-    ) -> Result<Arc<PartitionLog>, ErrorCode> {
+    ) -> Result<Arc<PartitionLog>, ResponseError> {
         let log = self
             .store()
             .partition(topic, partition)
-            .ok_or(ErrorCode::UnknownTopicOrPartition)?;
+            .ok_or(ResponseError::UnknownTopicOrPartition)?;
         if current_leader_epoch > 0 {
-            return Err(ErrorCode::UnknownLeaderEpoch);
+            return Err(ResponseError::UnknownLeaderEpoch);
         }
         Ok(log)
     }

@@ -1,49 +1,23 @@
 //! Broker errors. Protocol errors travel inside responses as Kafka error
-//! codes (see [`ErrorCode`]); a [`ConnectionError`] closes one connection.
+//! codes (see [`ResponseError`]); a [`ConnectionError`] closes one connection.
 
+use gregor_storage::StorageError;
+use kafka_protocol::ResponseError;
 use thiserror::Error;
 
-/// Kafka error codes Gregor answers with. Values from Kafka's `Errors`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(i16)]
-#[allow(missing_docs)]
-pub enum ErrorCode {
-    UnknownServerError = -1,
-    None = 0,
-    OffsetOutOfRange = 1,
-    CorruptMessage = 2,
-    UnknownTopicOrPartition = 3,
-    LeaderNotAvailable = 5,
-    MessageTooLarge = 10,
-    OffsetMetadataTooLarge = 12,
-    CoordinatorNotAvailable = 15,
-    InvalidTopicException = 17,
-    InvalidRequiredAcks = 21,
-    InvalidTimestamp = 32,
-    UnsupportedVersion = 35,
-    TopicAlreadyExists = 36,
-    InvalidPartitions = 37,
-    InvalidReplicationFactor = 38,
-    InvalidReplicaAssignment = 39,
-    InvalidConfig = 40,
-    InvalidRequest = 42,
-    OutOfOrderSequenceNumber = 45,
-    InvalidProducerEpoch = 47,
-    InvalidTxnState = 48,
-    KafkaStorageError = 56,
-    FetchSessionIdNotFound = 70,
-    UnknownLeaderEpoch = 75,
-    UnsupportedCompressionType = 76,
-    GroupSubscribedToTopic = 86,
-    InvalidRecord = 87,
-    UnknownTopicId = 100,
-    UnsupportedEndpointType = 119,
-}
-
-impl ErrorCode {
-    /// The wire value.
-    pub fn code(self) -> i16 {
-        self as i16
+/// The Kafka error a storage failure answers with. The storage crate
+/// speaks storage; this is the one place its errors become Kafka's.
+pub fn storage_error(e: &StorageError) -> ResponseError {
+    match e {
+        StorageError::UnknownTopic => ResponseError::UnknownTopicOrPartition,
+        StorageError::TopicExists => ResponseError::TopicAlreadyExists,
+        StorageError::InvalidPartitions(_) => ResponseError::InvalidPartitions,
+        StorageError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
+        StorageError::OutOfOrderSequence { .. } => ResponseError::OutOfOrderSequenceNumber,
+        StorageError::InvalidProducerEpoch { .. } => ResponseError::InvalidProducerEpoch,
+        StorageError::InvalidBatch(b) => b.error(),
+        // Poisoned, corrupt, engine and I/O failures: the disk is in trouble.
+        _ => ResponseError::KafkaStorageError,
     }
 }
 

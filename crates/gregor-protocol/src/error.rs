@@ -2,6 +2,7 @@
 //! that produced it except [`BatchError`], which maps to a per-partition
 //! error code in a Produce response.
 
+use kafka_protocol::ResponseError;
 use thiserror::Error;
 
 /// A frame or request that cannot be served: the connection is closed.
@@ -121,10 +122,10 @@ pub enum BatchError {
 }
 
 impl BatchError {
-    /// The Kafka error code a Produce response carries for this batch,
-    /// as `LogValidator` chooses: CORRUPT_MESSAGE (2) for bytes that are
-    /// damaged, INVALID_RECORD (87) for a well-formed batch Kafka refuses.
-    pub fn error_code(&self) -> i16 {
+    /// The Kafka error a Produce response carries for this batch, as
+    /// `LogValidator` chooses: CORRUPT_MESSAGE for bytes that are damaged,
+    /// INVALID_RECORD for a well-formed batch Kafka refuses.
+    pub fn error(&self) -> ResponseError {
         // Checked against Apache Kafka 4.3.1 (compat-tests/rust/differential.rs).
         match self {
             BatchError::MultipleBatches
@@ -134,11 +135,18 @@ impl BatchError {
             | BatchError::BadLength { .. }
             | BatchError::UnsupportedMagic(_)
             | BatchError::Records(_)
-            | BatchError::InflatedTooLarge { .. } => 87,
+            | BatchError::InflatedTooLarge { .. } => ResponseError::InvalidRecord,
             // Kafka fails with an IllegalArgumentException, which it
             // reports as UNKNOWN_SERVER_ERROR.
-            BatchError::UnknownCompression(_) => -1,
-            BatchError::Truncated { .. } | BatchError::Crc { .. } | BatchError::Decompress(_) => 2,
+            BatchError::UnknownCompression(_) => ResponseError::UnknownServerError,
+            BatchError::Truncated { .. } | BatchError::Crc { .. } | BatchError::Decompress(_) => {
+                ResponseError::CorruptMessage
+            }
         }
+    }
+
+    /// [`Self::error`]'s code on the wire.
+    pub fn error_code(&self) -> i16 {
+        self.error().code()
     }
 }

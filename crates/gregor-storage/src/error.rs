@@ -2,17 +2,17 @@
 //!
 //! Two kinds, kept apart on purpose:
 //!
-//! - **Protocol errors** describe one request and become a Kafka error code
-//!   in its response; the store is fine and the next request may succeed:
+//! - **Request errors** describe one request (the broker turns them into
+//!   Kafka error codes, in one place: `gregor_broker::error::storage_error`);
+//!   the store is fine and the next request may succeed:
 //!   [`StorageError::UnknownTopic`], [`StorageError::TopicExists`],
 //!   [`StorageError::InvalidPartitions`], [`StorageError::OffsetOutOfRange`],
 //!   [`StorageError::OutOfOrderSequence`], [`StorageError::InvalidProducerEpoch`],
 //!   [`StorageError::InvalidBatch`]. [`StorageError::is_protocol`] is true for these.
 //! - **Fatal errors** mean the store itself is in trouble:
 //!   [`StorageError::Poisoned`], [`StorageError::Corrupt`],
-//!   [`StorageError::Engine`], [`StorageError::Io`]. The broker should answer
-//!   with a generic error (KAFKA_STORAGE_ERROR) and, for `Poisoned`, stop
-//!   accepting writes: nothing will succeed until a restart.
+//!   [`StorageError::Engine`], [`StorageError::Io`]. After `Poisoned`,
+//!   nothing will succeed until a restart.
 
 use gregor_protocol::BatchError;
 use thiserror::Error;
@@ -82,8 +82,8 @@ pub enum StorageError {
 }
 
 impl StorageError {
-    /// True for errors that describe the request (they map to a Kafka error
-    /// code and the store is healthy); false for fatal storage errors.
+    /// True for errors that describe the request (the store is healthy);
+    /// false for fatal storage errors.
     pub fn is_protocol(&self) -> bool {
         matches!(
             self,
@@ -95,21 +95,6 @@ impl StorageError {
                 | StorageError::InvalidProducerEpoch { .. }
                 | StorageError::InvalidBatch(_)
         )
-    }
-
-    /// The Kafka error code for this error: the specific code for protocol
-    /// errors, KAFKA_STORAGE_ERROR (56) for fatal ones.
-    pub fn error_code(&self) -> i16 {
-        match self {
-            StorageError::UnknownTopic => 3,
-            StorageError::TopicExists => 36,
-            StorageError::InvalidPartitions(_) => 37,
-            StorageError::OffsetOutOfRange { .. } => 1,
-            StorageError::OutOfOrderSequence { .. } => 45,
-            StorageError::InvalidProducerEpoch { .. } => 47,
-            StorageError::InvalidBatch(e) => e.error_code(),
-            _ => 56,
-        }
     }
 }
 

@@ -19,20 +19,21 @@ use bytes::Bytes;
 /// Error codes the coordinator answers with (Kafka's `Errors`).
 pub mod code {
     #![allow(missing_docs)]
+    use kafka_protocol::ResponseError;
     pub const NONE: i16 = 0;
-    pub const UNKNOWN_SERVER_ERROR: i16 = -1;
-    pub const COORDINATOR_NOT_AVAILABLE: i16 = 15;
-    pub const NOT_COORDINATOR: i16 = 16;
-    pub const ILLEGAL_GENERATION: i16 = 22;
-    pub const INCONSISTENT_GROUP_PROTOCOL: i16 = 23;
-    pub const INVALID_GROUP_ID: i16 = 24;
-    pub const UNKNOWN_MEMBER_ID: i16 = 25;
-    pub const INVALID_SESSION_TIMEOUT: i16 = 26;
-    pub const REBALANCE_IN_PROGRESS: i16 = 27;
-    pub const GROUP_ID_NOT_FOUND: i16 = 69;
-    pub const NON_EMPTY_GROUP: i16 = 68;
-    pub const MEMBER_ID_REQUIRED: i16 = 79;
-    pub const FENCED_INSTANCE_ID: i16 = 82;
+    pub const UNKNOWN_SERVER_ERROR: i16 = ResponseError::UnknownServerError.code();
+    pub const COORDINATOR_NOT_AVAILABLE: i16 = ResponseError::CoordinatorNotAvailable.code();
+    pub const NOT_COORDINATOR: i16 = ResponseError::NotCoordinator.code();
+    pub const ILLEGAL_GENERATION: i16 = ResponseError::IllegalGeneration.code();
+    pub const INCONSISTENT_GROUP_PROTOCOL: i16 = ResponseError::InconsistentGroupProtocol.code();
+    pub const INVALID_GROUP_ID: i16 = ResponseError::InvalidGroupId.code();
+    pub const UNKNOWN_MEMBER_ID: i16 = ResponseError::UnknownMemberId.code();
+    pub const INVALID_SESSION_TIMEOUT: i16 = ResponseError::InvalidSessionTimeout.code();
+    pub const REBALANCE_IN_PROGRESS: i16 = ResponseError::RebalanceInProgress.code();
+    pub const GROUP_ID_NOT_FOUND: i16 = ResponseError::GroupIdNotFound.code();
+    pub const NON_EMPTY_GROUP: i16 = ResponseError::NonEmptyGroup.code();
+    pub const MEMBER_ID_REQUIRED: i16 = ResponseError::MemberIdRequired.code();
+    pub const FENCED_INSTANCE_ID: i16 = ResponseError::FencedInstanceId.code();
 }
 
 /// Classic group states.

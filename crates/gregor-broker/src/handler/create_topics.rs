@@ -12,8 +12,9 @@ use tracing::info;
 
 use super::str_bytes;
 use crate::context::Broker;
-use crate::error::ErrorCode;
+use crate::error::storage_error;
 use crate::topics;
+use kafka_protocol::ResponseError;
 
 pub fn handle(b: &Broker, req: CreateTopicsRequest, version: i16) -> CreateTopicsResponse {
     // A name given twice is refused once, and neither copy is created
@@ -33,7 +34,7 @@ pub fn handle(b: &Broker, req: CreateTopicsRequest, version: i16) -> CreateTopic
             if counts[&name] > 1 {
                 return fail(
                     result,
-                    ErrorCode::InvalidRequest.code(),
+                    ResponseError::InvalidRequest.code(),
                     "Duplicate topic name.",
                 );
             }
@@ -79,16 +80,16 @@ fn create(
     t: &CreatableTopic,
     validate_only: bool,
 ) -> Result<Created, (i16, String)> {
-    topics::validate_name(name).map_err(|m| (ErrorCode::InvalidTopicException.code(), m))?;
+    topics::validate_name(name).map_err(|m| (ResponseError::InvalidTopicException.code(), m))?;
     if b.store().topic(name).is_some() {
         return Err((
-            ErrorCode::TopicAlreadyExists.code(),
+            ResponseError::TopicAlreadyExists.code(),
             format!("Topic '{name}' already exists."),
         ));
     }
     if !t.assignments.is_empty() && (t.num_partitions != -1 || t.replication_factor != -1) {
         return Err((
-            ErrorCode::InvalidRequest.code(),
+            ResponseError::InvalidRequest.code(),
             "Both numPartitions or replicationFactor and replicasAssignments were set. Both cannot be used at the same time.".into(),
         ));
     }
@@ -99,7 +100,7 @@ fn create(
                 || a.broker_ids.len() != 1
             {
                 return Err((
-                    ErrorCode::InvalidReplicaAssignment.code(),
+                    ResponseError::InvalidReplicaAssignment.code(),
                     format!(
                         "Invalid replica assignment for partition {}: only broker {} exists.",
                         a.partition_index,
@@ -113,7 +114,7 @@ fn create(
         b.config().num_partitions
     } else if t.num_partitions <= 0 {
         return Err((
-            ErrorCode::InvalidPartitions.code(),
+            ResponseError::InvalidPartitions.code(),
             "Number of partitions was set to an invalid non-positive value.".into(),
         ));
     } else {
@@ -126,20 +127,20 @@ fn create(
     };
     if rf <= 0 {
         return Err((
-            ErrorCode::InvalidReplicationFactor.code(),
+            ResponseError::InvalidReplicationFactor.code(),
             "Replication factor must be larger than 0, or -1 to use the default value.".into(),
         ));
     }
     if rf > 1 {
         return Err((
-            ErrorCode::InvalidReplicationFactor.code(),
+            ResponseError::InvalidReplicationFactor.code(),
             format!("Unable to replicate the partition {rf} time(s): The target replication factor of {rf} cannot be reached because only 1 broker(s) are registered."),
         ));
     }
     let mut configs = BTreeMap::new();
     for c in &t.configs {
         topics::validate_config(&c.name, c.value.as_deref())
-            .map_err(|m| (ErrorCode::InvalidConfig.code(), m))?;
+            .map_err(|m| (ResponseError::InvalidConfig.code(), m))?;
         if let Some(v) = &c.value {
             configs.insert(c.name.to_string(), v.to_string());
         }
@@ -150,7 +151,7 @@ fn create(
     let meta = b
         .store()
         .create_topic(name, partitions, configs)
-        .map_err(|e| (e.error_code(), e.to_string()))?;
+        .map_err(|e| (storage_error(&e).code(), e.to_string()))?;
     info!(topic = name, partitions, "created topic");
     Ok((meta.id, meta.partitions, meta.configs))
 }

@@ -6,6 +6,7 @@ use tracing::info;
 
 use crate::context::Broker;
 use crate::coordinator::code;
+use crate::error::storage_error;
 
 pub fn handle(b: &Broker, req: DeleteGroupsRequest, _version: i16) -> DeleteGroupsResponse {
     let results = req
@@ -28,7 +29,7 @@ pub fn handle(b: &Broker, req: DeleteGroupsRequest, _version: i16) -> DeleteGrou
                         info!(group = %&*g.0, "deleted group");
                         r.with_error_code(0)
                     }
-                    Err(e) => r.with_error_code(e.error_code()),
+                    Err(e) => r.with_error_code(storage_error(&e).code()),
                 },
             }
         })

@@ -6,7 +6,8 @@ use tracing::info;
 
 use super::{str_bytes, topic_name};
 use crate::context::Broker;
-use crate::error::ErrorCode;
+use crate::error::storage_error;
+use kafka_protocol::ResponseError;
 
 pub fn handle(b: &Broker, req: DeleteTopicsRequest, _version: i16) -> DeleteTopicsResponse {
     let mut targets: Vec<(Option<String>, uuid::Uuid)> = req
@@ -30,7 +31,7 @@ pub fn handle(b: &Broker, req: DeleteTopicsRequest, _version: i16) -> DeleteTopi
                     None => {
                         return r
                             .with_name(None)
-                            .with_error_code(ErrorCode::UnknownTopicId.code())
+                            .with_error_code(ResponseError::UnknownTopicId.code())
                             .with_error_message(Some(str_bytes(
                                 "This server does not host this topic ID.",
                             )));
@@ -44,7 +45,7 @@ pub fn handle(b: &Broker, req: DeleteTopicsRequest, _version: i16) -> DeleteTopi
                     r.with_topic_id(meta.id).with_error_code(0)
                 }
                 Err(e) => r
-                    .with_error_code(e.error_code())
+                    .with_error_code(storage_error(&e).code())
                     .with_error_message(Some(str_bytes(
                         "This server does not host this topic-partition.",
                     ))),

@@ -5,7 +5,7 @@ use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeCluster
 
 use super::str_bytes;
 use crate::context::Broker;
-use crate::error::ErrorCode;
+use kafka_protocol::ResponseError;
 
 /// `endpoint_type` 1: brokers (v1+); 2 would ask for controllers.
 const BROKERS: i8 = 1;
@@ -22,7 +22,7 @@ pub fn handle(b: &Broker, req: DescribeClusterRequest, version: i16) -> Describe
         r = r.with_endpoint_type(BROKERS);
         if req.endpoint_type != BROKERS {
             return r
-                .with_error_code(ErrorCode::UnsupportedEndpointType.code())
+                .with_error_code(ResponseError::UnsupportedEndpointType.code())
                 .with_error_message(Some(str_bytes("Only the broker endpoint type is served.")));
         }
     }

@@ -8,8 +8,8 @@ use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
 
 use super::str_bytes;
 use crate::context::Broker;
-use crate::error::ErrorCode;
 use crate::topics::{self, source, ConfigType};
+use kafka_protocol::ResponseError;
 
 const TOPIC: i8 = 2;
 const BROKER: i8 = 4;
@@ -32,7 +32,7 @@ pub fn handle(b: &Broker, req: DescribeConfigsRequest, version: i16) -> Describe
                     Some(meta) => topics::topic_config_entries(b.config(), &meta.configs),
                     None => {
                         return base
-                            .with_error_code(ErrorCode::UnknownTopicOrPartition.code())
+                            .with_error_code(ResponseError::UnknownTopicOrPartition.code())
                             .with_error_message(Some(str_bytes(&format!(
                                 "Topic {} does not exist.",
                                 &*res.resource_name
@@ -47,7 +47,7 @@ pub fn handle(b: &Broker, req: DescribeConfigsRequest, version: i16) -> Describe
                 }
                 _ => {
                     return base
-                        .with_error_code(ErrorCode::InvalidRequest.code())
+                        .with_error_code(ResponseError::InvalidRequest.code())
                         .with_error_message(Some(str_bytes("Unsupported resource")));
                 }
             };

@@ -13,7 +13,8 @@ use tokio::time::Instant;
 
 use super::{Ctx, Handled, Response};
 use crate::context::Broker;
-use crate::error::ErrorCode;
+use crate::error::storage_error;
+use kafka_protocol::ResponseError;
 
 /// Sessionless fetch: Gregor never creates KIP-227 sessions (it answers
 /// session id 0), so clients keep sending full fetch requests.
@@ -22,7 +23,7 @@ const NO_SESSION: i32 = 0;
 pub async fn handle(b: &Broker, ctx: Ctx, req: FetchRequest) -> Handled {
     if req.session_id != NO_SESSION {
         let parts = FetchResponseParts {
-            error_code: ErrorCode::FetchSessionIdNotFound.code(),
+            error_code: ResponseError::FetchSessionIdNotFound.code(),
             ..Default::default()
         };
         return Handled::Now(Response::Raw(
@@ -115,7 +116,7 @@ fn read_all(b: &Broker, req: &FetchRequest) -> (FetchResponseParts, usize) {
                     out.error_code = code.code();
                     // Kafka lists no aborted transactions (rather than null)
                     // for partitions it could not look up.
-                    out.empty_aborted_list = code == ErrorCode::UnknownTopicOrPartition;
+                    out.empty_aborted_list = code == ResponseError::UnknownTopicOrPartition;
                     partitions.push(out);
                     continue;
                 }
@@ -142,7 +143,7 @@ fn read_all(b: &Broker, req: &FetchRequest) -> (FetchResponseParts, usize) {
                 }
                 // Like Kafka, an error (OFFSET_OUT_OF_RANGE included) carries
                 // no offsets: the client asks ListOffsets to reset.
-                Err(e) => out.error_code = e.error_code(),
+                Err(e) => out.error_code = storage_error(&e).code(),
             }
             partitions.push(out);
         }

@@ -7,7 +7,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::str_bytes;
 use crate::context::Broker;
-use crate::error::ErrorCode;
+use kafka_protocol::ResponseError;
 
 const GROUP: i8 = 0;
 const TRANSACTION: i8 = 1;
@@ -19,10 +19,13 @@ fn check(key_type: i8) -> Option<(i16, &'static str)> {
         // No transaction coordinator yet: the answer Kafka gives while its
         // transaction state topic cannot be created; clients retry it.
         TRANSACTION => Some((
-            ErrorCode::CoordinatorNotAvailable.code(),
+            ResponseError::CoordinatorNotAvailable.code(),
             "Transactions are not supported by this broker yet.",
         )),
-        _ => Some((ErrorCode::InvalidRequest.code(), "Unsupported key type.")),
+        _ => Some((
+            ResponseError::InvalidRequest.code(),
+            "Unsupported key type.",
+        )),
     }
 }
 

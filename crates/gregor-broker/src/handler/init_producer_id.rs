@@ -6,7 +6,7 @@ use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, Pr
 use tracing::warn;
 
 use crate::context::Broker;
-use crate::error::ErrorCode;
+use kafka_protocol::ResponseError;
 
 pub fn handle(b: &Broker, req: InitProducerIdRequest, _version: i16) -> InitProducerIdResponse {
     let base = InitProducerIdResponse::default()
@@ -14,7 +14,7 @@ pub fn handle(b: &Broker, req: InitProducerIdRequest, _version: i16) -> InitProd
         .with_producer_epoch(-1);
     if req.transactional_id.is_some() {
         // Transactions need a transaction coordinator Gregor does not have yet.
-        return base.with_error_code(ErrorCode::UnsupportedVersion.code());
+        return base.with_error_code(ResponseError::UnsupportedVersion.code());
     }
     match b.store().next_producer_id() {
         Ok(id) => base
@@ -23,7 +23,7 @@ pub fn handle(b: &Broker, req: InitProducerIdRequest, _version: i16) -> InitProd
             .with_producer_epoch(0),
         Err(e) => {
             warn!(cause = %e, "cannot allocate a producer id");
-            base.with_error_code(ErrorCode::KafkaStorageError.code())
+            base.with_error_code(ResponseError::KafkaStorageError.code())
         }
     }
 }

@@ -6,7 +6,8 @@ use kafka_protocol::messages::list_offsets_response::{
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
 use crate::context::Broker;
-use crate::error::ErrorCode;
+use crate::error::storage_error;
+use kafka_protocol::ResponseError;
 
 const LATEST: i64 = -1;
 const EARLIEST: i64 = -2;
@@ -70,7 +71,7 @@ fn answer(b: &Broker, req: ListOffsetsRequest, version: i16) -> ListOffsetsRespo
                         LATEST_TIERED if version >= 9 => Ok(None),
                         ts if ts >= 0 => log.offset_for_timestamp(ts, cap()),
                         _ => {
-                            return base.with_error_code(ErrorCode::UnsupportedVersion.code());
+                            return base.with_error_code(ResponseError::UnsupportedVersion.code());
                         }
                     };
                     match found {
@@ -81,7 +82,7 @@ fn answer(b: &Broker, req: ListOffsetsRequest, version: i16) -> ListOffsetsRespo
                             // leader_epoch exists from v4; the codec refuses it before.
                             .with_leader_epoch(if version >= 4 { 0 } else { -1 }),
                         Ok(None) => base.with_error_code(0),
-                        Err(e) => base.with_error_code(e.error_code()),
+                        Err(e) => base.with_error_code(storage_error(&e).code()),
                     }
                 })
                 .collect();

@@ -11,7 +11,7 @@ use tracing::info;
 
 use super::{str_bytes, topic_name};
 use crate::context::{Broker, CreateError};
-use crate::error::ErrorCode;
+use kafka_protocol::ResponseError;
 
 pub fn handle(b: &Broker, req: MetadataRequest, version: i16) -> MetadataResponse {
     let node = b.node_id();
@@ -39,7 +39,7 @@ pub fn handle(b: &Broker, req: MetadataRequest, version: i16) -> MetadataRespons
                     Some(meta) => topic_entry(node, &meta),
                     None => MetadataResponseTopic::default()
                         .with_topic_id(t.topic_id)
-                        .with_error_code(ErrorCode::UnknownTopicId.code()),
+                        .with_error_code(ResponseError::UnknownTopicId.code()),
                 },
             })
             .collect(),
@@ -58,13 +58,13 @@ fn by_name(b: &Broker, name: &StrBytes, allow_create: bool) -> MetadataResponseT
     if let Some(meta) = b.store().topic(name) {
         return topic_entry(b.node_id(), &meta);
     }
-    let unknown = |code: ErrorCode| {
+    let unknown = |code: ResponseError| {
         MetadataResponseTopic::default()
             .with_name(Some(topic_name(name)))
             .with_error_code(code.code())
     };
     if !allow_create {
-        return unknown(ErrorCode::UnknownTopicOrPartition);
+        return unknown(ResponseError::UnknownTopicOrPartition);
     }
     match b.auto_create(name) {
         // Kafka 4 forwards the creation to its controller and answers the
@@ -72,13 +72,13 @@ fn by_name(b: &Broker, name: &StrBytes, allow_create: bool) -> MetadataResponseT
         // ZooKeeper-era LEADER_NOT_AVAILABLE); clients retry and find it.
         Ok(meta) => {
             info!(topic = %meta.name, partitions = meta.partitions, "auto-created topic");
-            unknown(ErrorCode::UnknownTopicOrPartition)
+            unknown(ResponseError::UnknownTopicOrPartition)
         }
-        Err(CreateError::InvalidName(_)) => unknown(ErrorCode::InvalidTopicException),
+        Err(CreateError::InvalidName(_)) => unknown(ResponseError::InvalidTopicException),
         // Created concurrently by someone else: it exists now.
         Err(CreateError::Storage(_)) => match b.store().topic(name) {
             Some(meta) => topic_entry(b.node_id(), &meta),
-            None => unknown(ErrorCode::UnknownTopicOrPartition),
+            None => unknown(ResponseError::UnknownTopicOrPartition),
         },
     }
 }

@@ -15,7 +15,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use tracing::{debug_span, warn, Instrument};
 
 use crate::context::Broker;
-use crate::error::ErrorCode;
+use kafka_protocol::ResponseError;
 
 mod api_versions;
 mod create_topics;
@@ -173,7 +173,7 @@ fn durable(b: &Broker, mut kind: ResponseKind) -> Handled {
 }
 
 fn storage_failed(kind: &mut ResponseKind) {
-    let code = ErrorCode::KafkaStorageError.code();
+    let code = ResponseError::KafkaStorageError.code();
     let msg = || Some(str_bytes("the change could not be made durable"));
     match kind {
         ResponseKind::CreateTopics(r) => {

@@ -11,7 +11,8 @@ use tracing::warn;
 use super::{Handled, Response};
 use crate::context::{now_ms, Broker};
 use crate::coordinator::code;
-use crate::error::ErrorCode;
+use crate::error::storage_error;
+use kafka_protocol::ResponseError;
 
 /// Kafka's `offset.metadata.max.bytes` default.
 const MAX_METADATA: usize = 4096;
@@ -59,16 +60,16 @@ pub fn handle(b: &Broker, req: OffsetCommitRequest, version: i16) -> Handled {
         let mut parts = Vec::with_capacity(t.partitions.len());
         for p in &t.partitions {
             let error = match &meta {
-                None => ErrorCode::UnknownTopicOrPartition.code(),
+                None => ResponseError::UnknownTopicOrPartition.code(),
                 Some(m) if p.partition_index < 0 || p.partition_index >= m.partitions => {
-                    ErrorCode::UnknownTopicOrPartition.code()
+                    ResponseError::UnknownTopicOrPartition.code()
                 }
                 _ if p
                     .committed_metadata
                     .as_ref()
                     .is_some_and(|m| m.len() > MAX_METADATA) =>
                 {
-                    ErrorCode::OffsetMetadataTooLarge.code()
+                    ResponseError::OffsetMetadataTooLarge.code()
                 }
                 _ => {
                     to_store.push(CommittedOffset {
@@ -104,7 +105,7 @@ pub fn handle(b: &Broker, req: OffsetCommitRequest, version: i16) -> Handled {
     }
     if let Err(e) = b.store().commit_offsets(&group, &to_store) {
         warn!(group, cause = %e, "offset commit failed");
-        return now(all(e.error_code(), &req));
+        return now(all(storage_error(&e).code(), &req));
     }
     // Answer once the commit is on disk: a restarted consumer resumes here.
     let sync = b.store().sync();
@@ -114,7 +115,7 @@ pub fn handle(b: &Broker, req: OffsetCommitRequest, version: i16) -> Handled {
             for t in &mut resp.topics {
                 for p in &mut t.partitions {
                     if p.error_code == 0 {
-                        p.error_code = ErrorCode::KafkaStorageError.code();
+                        p.error_code = ResponseError::KafkaStorageError.code();
                     }
                 }
             }

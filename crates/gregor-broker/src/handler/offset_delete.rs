@@ -8,7 +8,8 @@ use kafka_protocol::messages::{OffsetDeleteRequest, OffsetDeleteResponse};
 
 use crate::context::Broker;
 use crate::coordinator::{code, State};
-use crate::error::ErrorCode;
+use crate::error::storage_error;
+use kafka_protocol::ResponseError;
 
 pub fn handle(b: &Broker, req: OffsetDeleteRequest, _version: i16) -> OffsetDeleteResponse {
     let group = req.group_id.0.to_string();
@@ -36,9 +37,9 @@ pub fn handle(b: &Broker, req: OffsetDeleteRequest, _version: i16) -> OffsetDele
         .map(|t| {
             let name = t.name.0.to_string();
             let error = if subscribed.contains(&name) {
-                ErrorCode::GroupSubscribedToTopic.code()
+                ResponseError::GroupSubscribedToTopic.code()
             } else if b.store().topic(&name).is_none() {
-                ErrorCode::UnknownTopicOrPartition.code()
+                ResponseError::UnknownTopicOrPartition.code()
             } else {
                 0
             };
@@ -60,7 +61,7 @@ pub fn handle(b: &Broker, req: OffsetDeleteRequest, _version: i16) -> OffsetDele
         })
         .collect();
     if let Err(e) = b.store().delete_committed_offsets(&group, Some(&delete)) {
-        return OffsetDeleteResponse::default().with_error_code(e.error_code());
+        return OffsetDeleteResponse::default().with_error_code(storage_error(&e).code());
     }
     OffsetDeleteResponse::default()
         .with_error_code(0)

@@ -14,6 +14,7 @@ use tracing::warn;
 use super::{str_bytes, topic_name};
 use crate::context::Broker;
 use crate::coordinator::code;
+use crate::error::storage_error;
 
 /// (offset, leader epoch, metadata, error) per topic and partition.
 type Fetched = Vec<(String, Vec<(i32, i64, i32, String, i16)>)>;
@@ -24,7 +25,7 @@ fn fetch(b: &Broker, group: &str, topics: Option<Vec<(String, Vec<i32>)>>) -> Re
     }
     let stored = b.store().committed_offsets(group).map_err(|e| {
         warn!(group, cause = %e, "reading committed offsets failed");
-        e.error_code()
+        storage_error(&e).code()
     })?;
     let mut by_tp: BTreeMap<(String, i32), CommittedOffset> = BTreeMap::new();
     for c in stored {

@@ -16,8 +16,9 @@ use tracing::{debug, warn};
 
 use super::{str_bytes, Handled, Response};
 use crate::context::{now_ms, Broker};
-use crate::error::ErrorCode;
+use crate::error::storage_error;
 use crate::topics;
+use kafka_protocol::ResponseError;
 
 /// Compression codec id of zstd.
 const ZSTD: i16 = 4;
@@ -45,13 +46,13 @@ pub async fn handle(b: &Broker, req: ProduceRequest, version: i16) -> Handled {
         let mut parts = Vec::with_capacity(t.partition_data.len());
         for p in t.partition_data {
             let r = if !matches!(acks, -1..=1) {
-                Err(err(p.index, ErrorCode::InvalidRequiredAcks, None))
+                Err(err(p.index, ResponseError::InvalidRequiredAcks, None))
             } else if req.transactional_id.is_some() {
                 // No transaction coordinator yet: a transactional producer
                 // cannot have added this partition to a transaction.
                 Err(err(
                     p.index,
-                    ErrorCode::InvalidTxnState,
+                    ResponseError::InvalidTxnState,
                     Some("transactions are not supported by Gregor yet"),
                 ))
             } else {
@@ -171,18 +172,18 @@ fn check(
             Ok(m) => m,
             Err(_) => match store.topic(topic) {
                 Some(m) => m,
-                None => return Err(err(partition, ErrorCode::UnknownTopicOrPartition, None)),
+                None => return Err(err(partition, ResponseError::UnknownTopicOrPartition, None)),
             },
         },
-        None => return Err(err(partition, ErrorCode::UnknownTopicOrPartition, None)),
+        None => return Err(err(partition, ResponseError::UnknownTopicOrPartition, None)),
     };
     let Some(log) = store.partition(topic, partition) else {
-        return Err(err(partition, ErrorCode::UnknownTopicOrPartition, None));
+        return Err(err(partition, ResponseError::UnknownTopicOrPartition, None));
     };
     let Some(data) = data.filter(|d| !d.is_empty()) else {
         return Err(err(
             partition,
-            ErrorCode::CorruptMessage,
+            ResponseError::CorruptMessage,
             Some("no record batch"),
         ));
     };
@@ -194,7 +195,7 @@ fn check(
         .unwrap_or(data.len());
     if i64::try_from(first_len).unwrap_or(i64::MAX) > max {
         let msg = format!("The request included a message larger than the max message size the server will accept ({max} bytes).");
-        return Err(err(partition, ErrorCode::MessageTooLarge, Some(&msg)));
+        return Err(err(partition, ResponseError::MessageTooLarge, Some(&msg)));
     }
     let header = match records::validate_client_batch(&data) {
         Ok(h) => h,
@@ -208,12 +209,16 @@ fn check(
     };
     // KIP-110: zstd needs Produce v7, so that old clients never fetch it.
     if header.compression() == ZSTD && version < 7 {
-        return Err(err(partition, ErrorCode::UnsupportedCompressionType, None));
+        return Err(err(
+            partition,
+            ResponseError::UnsupportedCompressionType,
+            None,
+        ));
     }
     if header.is_transactional() {
         return Err(err(
             partition,
-            ErrorCode::InvalidTxnState,
+            ResponseError::InvalidTxnState,
             Some("transactions are not supported by Gregor yet"),
         ));
     }
@@ -247,13 +252,13 @@ fn append(topic: &str, partition: i32, c: Checked) -> PartitionProduceResponse {
                 warn!(topic, partition, cause = %e, "append failed");
             }
             // The log exists: Kafka reports its start even on an error.
-            err_code(partition, e.error_code(), Some(&e.to_string()))
+            err_code(partition, storage_error(&e).code(), Some(&e.to_string()))
                 .with_log_start_offset(log.log_start_offset())
         }
     }
 }
 
-fn err(partition: i32, code: ErrorCode, msg: Option<&str>) -> PartitionProduceResponse {
+fn err(partition: i32, code: ResponseError, msg: Option<&str>) -> PartitionProduceResponse {
     err_code(partition, code.code(), msg)
 }
 
@@ -272,7 +277,7 @@ fn storage_failed(mut resp: ProduceResponse) -> ProduceResponse {
     for t in &mut resp.responses {
         for p in &mut t.partition_responses {
             if p.error_code == 0 {
-                p.error_code = ErrorCode::KafkaStorageError.code();
+                p.error_code = ResponseError::KafkaStorageError.code();
                 p.base_offset = -1;
                 p.error_message = Some(str_bytes("the write could not be made durable"));
             }
