@@ -4,94 +4,13 @@
 use std::time::Duration;
 
 use bytes::{BufMut, BytesMut};
-use gregor_e2e::{batch, TestBroker};
-use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
-use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use gregor_e2e::{batch, create, fetch_req, produce, produce_req, tn, TestBroker};
+use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
-use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::Compression;
-
-fn tn(s: &str) -> TopicName {
-    TopicName(StrBytes::from_string(s.to_string()))
-}
-
-fn produce_req(topic: &str, partition: i32, acks: i16, records: bytes::Bytes) -> ProduceRequest {
-    ProduceRequest::default()
-        .with_acks(acks)
-        .with_timeout_ms(5000)
-        .with_topic_data(vec![TopicProduceData::default()
-            .with_name(tn(topic))
-            .with_partition_data(vec![PartitionProduceData::default()
-                .with_index(partition)
-                .with_records(Some(records))])])
-}
-
-fn fetch_req(
-    topic: &str,
-    partition: i32,
-    offset: i64,
-    max_wait_ms: i32,
-    max_bytes: i32,
-) -> FetchRequest {
-    FetchRequest::default()
-        .with_replica_id(BrokerId(-1))
-        .with_max_wait_ms(max_wait_ms)
-        .with_min_bytes(1)
-        .with_max_bytes(max_bytes)
-        .with_session_epoch(-1)
-        .with_topics(vec![FetchTopic::default()
-            .with_topic(tn(topic))
-            .with_partitions(vec![FetchPartition::default()
-                .with_partition(partition)
-                .with_fetch_offset(offset)
-                .with_partition_max_bytes(max_bytes)])])
-}
-
-async fn create(
-    c: &mut gregor_e2e::Client,
-    topic: &str,
-    partitions: i32,
-    configs: &[(&str, &str)],
-) -> i16 {
-    let req = CreateTopicsRequest::default()
-        .with_timeout_ms(5000)
-        .with_topics(vec![CreatableTopic::default()
-            .with_name(tn(topic))
-            .with_num_partitions(partitions)
-            .with_replication_factor(1)
-            .with_configs(
-                configs
-                    .iter()
-                    .map(|(k, v)| {
-                        CreatableTopicConfig::default()
-                            .with_name(StrBytes::from_string(k.to_string()))
-                            .with_value(Some(StrBytes::from_string(v.to_string())))
-                    })
-                    .collect(),
-            )]);
-    let r: CreateTopicsResponse = c.call(ApiKey::CreateTopics, 7, &req).await;
-    r.topics[0].error_code
-}
-
-async fn produce(
-    c: &mut gregor_e2e::Client,
-    topic: &str,
-    partition: i32,
-    records: bytes::Bytes,
-) -> (i16, i64) {
-    let r: ProduceResponse = c
-        .call(
-            ApiKey::Produce,
-            9,
-            &produce_req(topic, partition, -1, records),
-        )
-        .await;
-    let p = &r.responses[0].partition_responses[0];
-    (p.error_code, p.base_offset)
-}
 
 #[tokio::test]
 async fn api_versions_every_version_and_kip511() {

@@ -219,3 +219,108 @@ pub fn batch(
     }
     Bytes::from(b)
 }
+
+/// Requests the black-box tests build again and again.
+mod requests {
+    use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
+    use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+    use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+    use kafka_protocol::messages::{
+        ApiKey, BrokerId, CreateTopicsRequest, CreateTopicsResponse, FetchRequest, ProduceRequest,
+        ProduceResponse, TopicName,
+    };
+    use kafka_protocol::protocol::StrBytes;
+
+    use super::Client;
+
+    /// A topic name as the codec's type.
+    pub fn tn(s: &str) -> TopicName {
+        TopicName(StrBytes::from_string(s.to_string()))
+    }
+
+    /// A Produce request for one partition.
+    pub fn produce_req(
+        topic: &str,
+        partition: i32,
+        acks: i16,
+        records: bytes::Bytes,
+    ) -> ProduceRequest {
+        ProduceRequest::default()
+            .with_acks(acks)
+            .with_timeout_ms(5000)
+            .with_topic_data(vec![TopicProduceData::default()
+                .with_name(tn(topic))
+                .with_partition_data(vec![PartitionProduceData::default()
+                    .with_index(partition)
+                    .with_records(Some(records))])])
+    }
+
+    /// A sessionless Fetch of one partition (`partition_max_bytes` = `max_bytes`).
+    pub fn fetch_req(
+        topic: &str,
+        partition: i32,
+        offset: i64,
+        max_wait_ms: i32,
+        max_bytes: i32,
+    ) -> FetchRequest {
+        FetchRequest::default()
+            .with_replica_id(BrokerId(-1))
+            .with_max_wait_ms(max_wait_ms)
+            .with_min_bytes(1)
+            .with_max_bytes(max_bytes)
+            .with_session_epoch(-1)
+            .with_topics(vec![FetchTopic::default()
+                .with_topic(tn(topic))
+                .with_partitions(vec![FetchPartition::default()
+                    .with_partition(partition)
+                    .with_fetch_offset(offset)
+                    .with_partition_max_bytes(max_bytes)])])
+    }
+
+    /// CreateTopics v7 for one topic; its error code.
+    pub async fn create(
+        c: &mut Client,
+        topic: &str,
+        partitions: i32,
+        configs: &[(&str, &str)],
+    ) -> i16 {
+        let req = CreateTopicsRequest::default()
+            .with_timeout_ms(5000)
+            .with_topics(vec![CreatableTopic::default()
+                .with_name(tn(topic))
+                .with_num_partitions(partitions)
+                .with_replication_factor(1)
+                .with_configs(
+                    configs
+                        .iter()
+                        .map(|(k, v)| {
+                            CreatableTopicConfig::default()
+                                .with_name(StrBytes::from_string(k.to_string()))
+                                .with_value(Some(StrBytes::from_string(v.to_string())))
+                        })
+                        .collect(),
+                )]);
+        let r: CreateTopicsResponse = c.call(ApiKey::CreateTopics, 7, &req).await;
+        r.topics[0].error_code
+    }
+
+    /// An acks=all Produce v9 of one batch; its error code and base offset.
+    pub async fn produce(
+        c: &mut Client,
+        topic: &str,
+        partition: i32,
+        records: bytes::Bytes,
+    ) -> (i16, i64) {
+        let r: ProduceResponse = c
+            .call(
+                ApiKey::Produce,
+                9,
+                &produce_req(topic, partition, -1, records),
+            )
+            .await;
+        let p = &r.responses[0].partition_responses[0];
+        (p.error_code, p.base_offset)
+    }
+}
+
+pub use requests::{create, fetch_req, produce, produce_req, tn};

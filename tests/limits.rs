@@ -6,11 +6,9 @@
 use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use gregor_e2e::{batch, Client, TestBroker};
+use gregor_e2e::{batch, create, fetch_req, produce, tn, Client, TestBroker};
 use gregor_storage::{Store, StoreOptions};
-use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
-use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::offset_commit_request::{
     OffsetCommitRequestPartition, OffsetCommitRequestTopic,
 };
@@ -21,45 +19,6 @@ use kafka_protocol::records::Compression;
 use tokio::time::timeout;
 
 const STORAGE_ERROR: i16 = 56;
-
-fn tn(s: &str) -> TopicName {
-    TopicName(StrBytes::from_string(s.to_string()))
-}
-
-async fn create(c: &mut Client, topic: &str, configs: &[(&str, &str)]) -> i16 {
-    let req = CreateTopicsRequest::default()
-        .with_timeout_ms(5000)
-        .with_topics(vec![CreatableTopic::default()
-            .with_name(tn(topic))
-            .with_num_partitions(1)
-            .with_replication_factor(1)
-            .with_configs(
-                configs
-                    .iter()
-                    .map(|(k, v)| {
-                        CreatableTopicConfig::default()
-                            .with_name(StrBytes::from_string(k.to_string()))
-                            .with_value(Some(StrBytes::from_string(v.to_string())))
-                    })
-                    .collect(),
-            )]);
-    let r: CreateTopicsResponse = c.call(ApiKey::CreateTopics, 7, &req).await;
-    r.topics[0].error_code
-}
-
-async fn produce(c: &mut Client, topic: &str, records: Bytes) -> (i16, i64) {
-    let req = ProduceRequest::default()
-        .with_acks(-1)
-        .with_timeout_ms(5000)
-        .with_topic_data(vec![TopicProduceData::default()
-            .with_name(tn(topic))
-            .with_partition_data(vec![PartitionProduceData::default()
-                .with_index(0)
-                .with_records(Some(records))])]);
-    let r: ProduceResponse = c.call(ApiKey::Produce, 9, &req).await;
-    let p = &r.responses[0].partition_responses[0];
-    (p.error_code, p.base_offset)
-}
 
 async fn api_versions_ok(c: &mut Client) {
     let r: ApiVersionsResponse = c
@@ -108,20 +67,9 @@ async fn idle_and_stalled_connections_are_closed() {
 async fn a_long_poll_is_not_idle() {
     let b = TestBroker::start(&[("connections.max.idle.ms", "300")]).await;
     let mut c = b.client().await;
-    assert_eq!(create(&mut c, "lp", &[]).await, 0);
+    assert_eq!(create(&mut c, "lp", 1, &[]).await, 0);
     // A fetch that waits 1.5 s, five times the idle time, gets its answer.
-    let req = FetchRequest::default()
-        .with_replica_id(BrokerId(-1))
-        .with_max_wait_ms(1500)
-        .with_min_bytes(1)
-        .with_max_bytes(1 << 20)
-        .with_session_epoch(-1)
-        .with_topics(vec![FetchTopic::default()
-            .with_topic(tn("lp"))
-            .with_partitions(vec![FetchPartition::default()
-                .with_partition(0)
-                .with_fetch_offset(0)
-                .with_partition_max_bytes(1 << 20)])]);
+    let req = fetch_req("lp", 0, 0, 1500, 1 << 20);
     let r: FetchResponse = c.call(ApiKey::Fetch, 4, &req).await;
     assert_eq!(r.responses[0].partitions[0].error_code, 0);
     b.shutdown().await;
@@ -157,7 +105,7 @@ async fn a_frame_larger_than_the_budget_still_goes_through_and_gives_it_back() {
     // 64 KiB of budget; Produce frames of about 200 KiB.
     let b = TestBroker::start(&[("queued.max.request.bytes", "65536")]).await;
     let mut c = b.client().await;
-    assert_eq!(create(&mut c, "big", &[]).await, 0);
+    assert_eq!(create(&mut c, "big", 1, &[]).await, 0);
     let mut clients = Vec::new();
     for _ in 0..3 {
         clients.push(b.client().await);
@@ -166,7 +114,7 @@ async fn a_frame_larger_than_the_budget_still_goes_through_and_gives_it_back() {
     for (i, mut c) in clients.into_iter().enumerate() {
         tasks.push(tokio::spawn(async move {
             for _ in 0..5 {
-                let (code, _) = produce(&mut c, "big", big_batch(200 * 1024, i as u8)).await;
+                let (code, _) = produce(&mut c, "big", 0, big_batch(200 * 1024, i as u8)).await;
                 assert_eq!(code, 0);
             }
         }));
@@ -175,6 +123,13 @@ async fn a_frame_larger_than_the_budget_still_goes_through_and_gives_it_back() {
         timeout(Duration::from_secs(30), t).await.unwrap().unwrap();
     }
     b.shutdown().await;
+}
+
+/// The request's partition asks for everything: only the response limits
+/// (the client's and the broker's) apply.
+fn uncapped_partition(mut req: FetchRequest) -> FetchRequest {
+    req.topics[0].partitions[0].partition_max_bytes = i32::MAX;
+    req
 }
 
 /// One uncompressed record with a `len`-byte value.
@@ -216,23 +171,15 @@ async fn the_broker_caps_fetch_responses_whatever_the_client_asks() {
     ])
     .await;
     let mut c = b.client().await;
-    assert_eq!(create(&mut c, "capped", &[]).await, 0);
+    assert_eq!(create(&mut c, "capped", 1, &[]).await, 0);
     for i in 0..10 {
-        assert_eq!(produce(&mut c, "capped", big_batch(30_000, i)).await.0, 0);
+        assert_eq!(
+            produce(&mut c, "capped", 0, big_batch(30_000, i)).await.0,
+            0
+        );
     }
     for max_bytes in [-1, 0, i32::MAX] {
-        let req = FetchRequest::default()
-            .with_replica_id(BrokerId(-1))
-            .with_max_wait_ms(0)
-            .with_min_bytes(1)
-            .with_max_bytes(max_bytes)
-            .with_session_epoch(-1)
-            .with_topics(vec![FetchTopic::default()
-                .with_topic(tn("capped"))
-                .with_partitions(vec![FetchPartition::default()
-                    .with_partition(0)
-                    .with_fetch_offset(0)
-                    .with_partition_max_bytes(i32::MAX)])]);
+        let req = uncapped_partition(fetch_req("capped", 0, 0, 0, max_bytes));
         let r: FetchResponse = c.call(ApiKey::Fetch, 4, &req).await;
         let p = &r.responses[0].partitions[0];
         assert_eq!(p.error_code, 0);
@@ -243,19 +190,11 @@ async fn the_broker_caps_fetch_responses_whatever_the_client_asks() {
         );
     }
     // KIP-74: one batch over the cap still comes back alone.
-    assert_eq!(produce(&mut c, "capped", big_batch(300_000, 9)).await.0, 0);
-    let req = FetchRequest::default()
-        .with_replica_id(BrokerId(-1))
-        .with_max_wait_ms(0)
-        .with_min_bytes(1)
-        .with_max_bytes(-1)
-        .with_session_epoch(-1)
-        .with_topics(vec![FetchTopic::default()
-            .with_topic(tn("capped"))
-            .with_partitions(vec![FetchPartition::default()
-                .with_partition(0)
-                .with_fetch_offset(10)
-                .with_partition_max_bytes(i32::MAX)])]);
+    assert_eq!(
+        produce(&mut c, "capped", 0, big_batch(300_000, 9)).await.0,
+        0
+    );
+    let req = uncapped_partition(fetch_req("capped", 0, 10, 0, -1));
     let r: FetchResponse = c.call(ApiKey::Fetch, 4, &req).await;
     let n = r.responses[0].partitions[0]
         .records
@@ -271,16 +210,16 @@ async fn a_decompression_bomb_is_refused_and_timestamps_still_answer() {
     let mut c = b.client().await;
     // max.message.bytes 1024: records may inflate to 32 KiB.
     assert_eq!(
-        create(&mut c, "bomb", &[("max.message.bytes", "1024")]).await,
+        create(&mut c, "bomb", 1, &[("max.message.bytes", "1024")]).await,
         0
     );
     let good = batch(20, 1_000, None, Compression::Zstd);
-    assert_eq!(produce(&mut c, "bomb", good).await, (0, 0));
+    assert_eq!(produce(&mut c, "bomb", 0, good).await, (0, 0));
     // 20 records of 4 KiB zeros each: 80 KiB inflated, a few hundred bytes sent.
     let zeros: Vec<Bytes> = (0..20).map(|_| Bytes::from(vec![0u8; 4096])).collect();
     let bomb = encoded(&zeros, Compression::Zstd);
     assert!(bomb.len() < 1024, "{}", bomb.len());
-    let (code, _) = produce(&mut c, "bomb", bomb).await;
+    let (code, _) = produce(&mut c, "bomb", 0, bomb).await;
     assert_eq!(code, 87, "INVALID_RECORD");
     // Nothing appended; a lookup by timestamp still answers.
     let req = ListOffsetsRequest::default()
@@ -298,7 +237,7 @@ async fn a_decompression_bomb_is_refused_and_timestamps_still_answer() {
     let p = &r.topics[0].partitions[0];
     assert_eq!((p.error_code, p.offset), (0, 5));
     assert_eq!(
-        produce(&mut c, "bomb", batch(1, 2_000, None, Compression::Lz4)).await,
+        produce(&mut c, "bomb", 0, batch(1, 2_000, None, Compression::Lz4)).await,
         (0, 20)
     );
     b.shutdown().await;
@@ -353,12 +292,12 @@ async fn durable_broker() -> (TestBroker, tempfile::TempDir) {
 async fn create_topics_after_a_failed_flush_is_not_acknowledged() {
     let (b, _dir) = durable_broker().await;
     let mut c = b.client().await;
-    assert_eq!(create(&mut c, "before", &[]).await, 0);
+    assert_eq!(create(&mut c, "before", 1, &[]).await, 0);
     b.store.inject_flush_failure();
-    assert_eq!(create(&mut c, "lost", &[]).await, STORAGE_ERROR);
+    assert_eq!(create(&mut c, "lost", 1, &[]).await, STORAGE_ERROR);
     // The store refuses writes from now on, acks=all produce included.
     assert_eq!(
-        produce(&mut c, "before", batch(1, 1, None, Compression::None))
+        produce(&mut c, "before", 0, batch(1, 1, None, Compression::None))
             .await
             .0,
         STORAGE_ERROR
@@ -370,7 +309,7 @@ async fn create_topics_after_a_failed_flush_is_not_acknowledged() {
 async fn delete_topics_after_a_failed_flush_is_not_acknowledged() {
     let (b, _dir) = durable_broker().await;
     let mut c = b.client().await;
-    assert_eq!(create(&mut c, "doomed", &[]).await, 0);
+    assert_eq!(create(&mut c, "doomed", 1, &[]).await, 0);
     b.store.inject_flush_failure();
     let req = DeleteTopicsRequest::default()
         .with_timeout_ms(5000)
@@ -386,7 +325,7 @@ async fn delete_topics_after_a_failed_flush_is_not_acknowledged() {
 async fn offset_commits_and_group_deletes_after_a_failed_flush_are_not_acknowledged() {
     let (b, _dir) = durable_broker().await;
     let mut c = b.client().await;
-    assert_eq!(create(&mut c, "t", &[]).await, 0);
+    assert_eq!(create(&mut c, "t", 1, &[]).await, 0);
     let commit = |group: &str| {
         OffsetCommitRequest::default()
             .with_group_id(GroupId(StrBytes::from_string(group.to_string())))
@@ -427,8 +366,11 @@ async fn length_prefixes_alone_hold_no_budget() {
         floods.push(c);
     }
     let mut c = b.client().await;
-    assert_eq!(create(&mut c, "served", &[]).await, 0);
-    assert_eq!(produce(&mut c, "served", big_batch(100_000, 1)).await.0, 0);
+    assert_eq!(create(&mut c, "served", 1, &[]).await, 0);
+    assert_eq!(
+        produce(&mut c, "served", 0, big_batch(100_000, 1)).await.0,
+        0
+    );
     b.shutdown().await;
 }
 
@@ -436,7 +378,7 @@ async fn length_prefixes_alone_hold_no_budget() {
 async fn zstd_needs_produce_v7_as_in_kafka() {
     let b = TestBroker::start(&[]).await;
     let mut c = b.client().await;
-    assert_eq!(create(&mut c, "z", &[]).await, 0);
+    assert_eq!(create(&mut c, "z", 1, &[]).await, 0);
     let req = ProduceRequest::default()
         .with_acks(1)
         .with_timeout_ms(5000)
