@@ -34,7 +34,6 @@ async fn read_frame(s: &mut TcpStream) -> Vec<u8> {
 /// POLICY_VIOLATION ("Excessively large number of partitions per
 /// request."), before creating anything.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "the broker has no per-request partition cap yet (reported); running it now allocates GBs"]
 async fn create_topics_for_1_7e9_partitions_is_a_policy_violation() {
     let frame = unhex(
         "000000350013000700000003000d61646d696e636c69656e742d3100020d636170747572652d6a617061\

@@ -23,6 +23,7 @@ pub fn handle(b: &Broker, req: CreateTopicsRequest, version: i16) -> CreateTopic
     for t in &req.topics {
         *counts.entry(t.name.0.to_string()).or_insert(0usize) += 1;
     }
+    let too_many = too_many_partitions(b, &req, &counts);
     let mut reported = std::collections::HashSet::new();
     let results = req
         .topics
@@ -36,6 +37,13 @@ pub fn handle(b: &Broker, req: CreateTopicsRequest, version: i16) -> CreateTopic
                     result,
                     ResponseError::InvalidRequest.code(),
                     "Duplicate topic name.",
+                );
+            }
+            if too_many {
+                return fail(
+                    result,
+                    ResponseError::PolicyViolation.code(),
+                    "Excessively large number of partitions per request.",
                 );
             }
             match create(b, &name, &t, req.validate_only) {
@@ -63,6 +71,35 @@ pub fn handle(b: &Broker, req: CreateTopicsRequest, version: i16) -> CreateTopic
         })
         .collect();
     CreateTopicsResponse::default().with_topics(results)
+}
+
+/// Kafka's controller refuses a request that would create more than this
+/// many partitions in all (`ReplicationControlManager`), before creating
+/// anything: one request must not be able to reserve gigabytes.
+const MAX_PARTITIONS_PER_REQUEST: i64 = 10_000;
+
+/// Whether the request's topics (duplicates aside, as Kafka counts them)
+/// ask for more than [`MAX_PARTITIONS_PER_REQUEST`].
+fn too_many_partitions(
+    b: &Broker,
+    req: &CreateTopicsRequest,
+    counts: &std::collections::HashMap<String, usize>,
+) -> bool {
+    let total: i64 = req
+        .topics
+        .iter()
+        .filter(|t| counts[&*t.name.0] == 1)
+        .map(|t| {
+            if !t.assignments.is_empty() {
+                i64::try_from(t.assignments.len()).unwrap_or(i64::MAX)
+            } else if t.num_partitions == -1 {
+                i64::from(b.config().num_partitions)
+            } else {
+                i64::from(t.num_partitions.max(0))
+            }
+        })
+        .fold(0, i64::saturating_add);
+    total > MAX_PARTITIONS_PER_REQUEST
 }
 
 fn fail(r: CreatableTopicResult, code: i16, msg: &str) -> CreatableTopicResult {
