@@ -25,7 +25,10 @@ fn last_offset_of_a_client_base_offset_near_i64_max_wraps_like_kafka() {
     );
     let h = BatchHeader::parse(&b).expect("a whole header");
     assert_eq!(h.base_offset, i64::MAX - 1);
-    assert_eq!(h.last_offset(), (i64::MAX - 1).wrapping_add(i64::from(h.last_offset_delta)));
+    assert_eq!(
+        h.last_offset(),
+        (i64::MAX - 1).wrapping_add(i64::from(h.last_offset_delta))
+    );
     // The by-timestamp lookup reads last_offset first: no panic either.
     let _ = first_record_at_or_after(&b, 0, 0, 1 << 20);
 }
