@@ -13,9 +13,6 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Runtime;
 
-use gregor_protocol::kafka_protocol::messages::RequestKind;
-use gregor_protocol::{decode_request, Decoded};
-
 use crate::rng::Rng;
 use crate::seeds;
 use crate::targets::Target;
@@ -32,63 +29,6 @@ const LIVENESS: Duration = Duration::from_secs(5);
 /// The broker's frame limit: small, so that a mutated length prefix cannot
 /// make a legitimate buffer look like an allocation bug.
 const FRAME_MAX: &str = "1048576";
-
-/// Kafka refuses a CreateTopics asking for more partitions than this in
-/// total (POLICY_VIOLATION, `ReplicationControlManager.MAX_PARTITIONS_PER_BATCH`).
-const KAFKA_MAX_PARTITIONS_PER_REQUEST: i64 = 10_000;
-
-/// Gregor has no such cap yet: a CreateTopics for ~1.7e9 partitions wedges
-/// the broker (found by this target, see `tests/wire_regressions.rs`), which
-/// ends a run within minutes. Until the cap exists, inputs asking for more
-/// are scaled down so that the rest of the broker gets fuzzed. Set to false
-/// once the broker refuses them.
-const AVOID_UNCAPPED_CREATE_TOPICS: bool = true;
-
-/// Scales down the partition counts of CreateTopics frames over Kafka's cap.
-fn cap_create_topics(input: &mut Vec<u8>) {
-    let mut at = 0;
-    while at + 4 <= input.len() {
-        let d = i32::from_be_bytes([input[at], input[at + 1], input[at + 2], input[at + 3]]);
-        if d < 8 || at + 4 + d as usize > input.len() {
-            return;
-        }
-        let end = at + 4 + d as usize;
-        let body = bytes::Bytes::copy_from_slice(&input[at + 4..end]);
-        if let Ok(Decoded::Request(r)) = decode_request(body) {
-            if let RequestKind::CreateTopics(mut ct) = r.body {
-                let total: i64 = ct
-                    .topics
-                    .iter()
-                    .map(|t| i64::from(t.num_partitions.max(1)).max(t.assignments.len() as i64))
-                    .sum();
-                if total > KAFKA_MAX_PARTITIONS_PER_REQUEST {
-                    for t in &mut ct.topics {
-                        if t.num_partitions > 100 {
-                            t.num_partitions = t.num_partitions % 100 + 1;
-                        }
-                    }
-                    let body = RequestKind::CreateTopics(ct);
-                    let corr = r.header.correlation_id;
-                    match seeds::frame_body(r.api_key, r.version, corr, &body) {
-                        Some(b) => {
-                            let framed = seeds::framed(&b);
-                            let n = framed.len();
-                            input.splice(at..end, framed);
-                            at += n;
-                            continue;
-                        }
-                        None => {
-                            // Cannot re-encode: drop the frame rather than send it.
-                            input.drain(at..end);
-                            continue;
-                        }
-                    }
-                }
-            }
-        }
-        at = end;
-    }
-}
 
 /// ApiVersions v0 with correlation id `corr`, framed.
 fn api_versions(corr: i32) -> Vec<u8> {
@@ -241,9 +181,6 @@ impl Target for WireTarget {
                 }
                 at += 4 + d as usize;
             }
-        }
-        if AVOID_UNCAPPED_CREATE_TOPICS {
-            cap_create_topics(input);
         }
     }
     fn run(&mut self, input: &[u8]) -> u64 {
