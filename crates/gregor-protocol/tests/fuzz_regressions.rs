@@ -17,7 +17,6 @@ fn unhex(s: &str) -> Vec<u8> {
 /// Java `long` arithmetic, which wraps. The broker only calls it on batches
 /// it stamped itself, so it was not reachable from the network.
 #[test]
-#[ignore = "records.rs is being rewritten by the lead: last_offset must wrap (reported)"]
 fn last_offset_of_a_client_base_offset_near_i64_max_wraps_like_kafka() {
     let b = unhex(
         "7ffffffffffffffe00000037ffffffff02bdfd1f5800001076616b0000018bcfe568e568ffffffffffffff\
