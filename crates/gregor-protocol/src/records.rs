@@ -113,7 +113,8 @@ impl BatchHeader {
     /// Wraps as Kafka's `long` arithmetic does: a client's batch may carry
     /// any base offset, and this must not panic on it.
     pub fn last_offset(&self) -> i64 {
-        self.base_offset.wrapping_add(i64::from(self.last_offset_delta))
+        self.base_offset
+            .wrapping_add(i64::from(self.last_offset_delta))
     }
     /// Compression codec id (0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd).
     pub fn compression(&self) -> i16 {
