@@ -70,19 +70,25 @@ impl Live {
                 .expect("config");
             cfg.set("group.initial.rebalance.delay.ms", "0")
                 .expect("config");
-            let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-            cfg.listen = listener.local_addr().expect("addr");
-            let addr = cfg.listen;
-            let broker = Broker::new(cfg, Store::open_memory(StoreOptions::default()));
-            tokio::spawn(gregor_broker::server::run(
-                listener,
-                broker,
-                std::future::pending(),
-            ));
-            addr
+            spawn_broker(cfg).await
         });
         Live { rt: Some(rt), addr }
     }
+}
+
+/// Starts a broker with `cfg` on a memory store and 127.0.0.1:0 on the
+/// current runtime; it serves until the runtime is dropped. Its address.
+pub async fn spawn_broker(mut cfg: BrokerConfig) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    cfg.listen = listener.local_addr().expect("addr");
+    let addr = cfg.listen;
+    let broker = Broker::new(cfg, Store::open_memory(StoreOptions::default()));
+    tokio::spawn(gregor_broker::server::run(
+        listener,
+        broker,
+        std::future::pending(),
+    ));
+    addr
 }
 
 /// Reads response frames until one with `corr` arrives (true), or EOF,

@@ -4,12 +4,11 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use gregor_broker::{Broker, BrokerConfig};
+use gregor_broker::BrokerConfig;
 use gregor_protocol::kafka_protocol::messages::{CreateTopicsResponse, ResponseHeader};
 use gregor_protocol::kafka_protocol::protocol::Decodable;
-use gregor_storage::{Store, StoreOptions};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
 fn unhex(s: &str) -> Vec<u8> {
     (0..s.len())
@@ -39,16 +38,7 @@ async fn create_topics_for_1_7e9_partitions_is_a_policy_violation() {
         "000000350013000700000003000d61646d696e636c69656e742d3100020d636170747572652d6a617061\
          630000010001010100000073810000",
     );
-    let mut cfg = BrokerConfig::default();
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    cfg.listen = listener.local_addr().expect("addr");
-    let addr = cfg.listen;
-    let broker = Broker::new(cfg, Store::open_memory(StoreOptions::default()));
-    tokio::spawn(gregor_broker::server::run(
-        listener,
-        broker,
-        std::future::pending(),
-    ));
+    let addr = gregor_fuzz::wire::spawn_broker(BrokerConfig::default()).await;
 
     let mut s = TcpStream::connect(addr).await.expect("connect");
     s.write_all(&frame).await.expect("send");
