@@ -87,6 +87,8 @@ die() { log "ERROR: $*"; exit 1; }
 load1() { cut -d' ' -f1 /proc/loadavg; }
 free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 result() { printf '%s|%s|%s|%s\n' "$@" >>"$RESULTS"; }              # target row metric value
+PHASE_LOADS=""
+phase() { PHASE_LOADS="$PHASE_LOADS $1 $2 $(load1);"; }             # target phase: load1 when it began
 goal() { printf 'goal|%s|%s|%s|%s|%s\n' "$@" >>"$RESULTS"; }         # row metric text op limit
 rss_mib() { awk '$1 == "VmRSS:" { printf "%.1f", $2 / 1024 }' "/proc/$1/status" 2>/dev/null || echo nan; }
 json() { "$PY" -c 'import json, sys; v = json.loads(sys.argv[1]).get(sys.argv[2]); print("nan" if v is None else v)' "$1" "$2"; }
@@ -224,6 +226,9 @@ timed_start() {
   result "$tg" "$row" produced_ms "$(json "$out" produced_ms)"
   result "$tg" "$row" accept_ms "$(json "$out" accept_ms)"
   result "$tg" "$row" VmRSS_after_MiB "$(rss_mib "$BPID")"
+  # bytes the broker read through read(2)/pread(2) by then (jars included for
+  # Kafka; mmap reads not counted): shows whether start-up scans the data
+  result "$tg" "$row" read_syscalls_MB "$(awk '$1 == "rchar:" { printf "%.0f", $2 / 1e6 }' "/proc/$BPID/io" 2>/dev/null || echo nan)"
 }
 
 check_disk() {  # the fill must fit with room to spare: others share this disk
@@ -258,11 +263,13 @@ for tg in $TARGETS; do
   start_fresh "$tg" "$D"
   log "$tg up on $BOOT (pid $BPID), idle VmRSS $(rss_mib "$BPID") MiB"
   result "$tg" "idle, empty data dir" VmRSS_MiB "$(rss_mib "$BPID")"
+  phase "$tg" round-trip
   "$PY" "$HERE/util.py" create "$BOOT" lat 1
   out=$("$PY" "$HERE/util.py" latency "$BOOT" lat "$LAT_N") || die "$tg: latency failed: $out"
   for m in p50_ms p99_ms mean_ms; do result "$tg" "$R_LAT" "$m" "$(json "$out" "$m")"; done
   log "$tg $R_LAT: $out"
 
+  phase "$tg" soak
   "$PY" "$HERE/util.py" create "$BOOT" soak "$SOAK_PARTS"
   rk_produce "$tg" "$BOOT" soak "$D/soak.json" "$D"
   s=$(cat "$D/soak.json")
@@ -280,9 +287,10 @@ for tg in $TARGETS; do
   result "$tg" "$R_SOAK" "data_dir_allocated/payload" "$(ratio "$da" "$PAYLOAD")"
   log "$tg soak: $s; data dir $db B (allocated $da) for $PAYLOAD B of payload"
 
+  phase "$tg" read
   parts=(); for ((p = 0; p < SOAK_PARTS; p++)); do parts+=(-p "$p"); done
   "$PY" "$HERE/sample.py" --pid "$BPID" --total "$N" --out "$D/read.json" --interval "$SAMPLE_S" \
-    --timeout 1800 --log "$D/read.json.log" -- \
+    --max-rss-mib "$MAX_RSS_MIB" --timeout 1800 --log "$D/read.json.log" -- \
     "${RPL[@]}" -C -t soak "${parts[@]}" -b "$BOOT" -o beginning -c "$N" -i 100 \
     || { tail -3 "$D/read.json.log" >&2; die "$tg: read back failed: $(cat "$D/read.json")"; }
   s=$(cat "$D/read.json")
@@ -295,6 +303,7 @@ for tg in $TARGETS; do
   E=$WORK/$tg-empty
   if [ "$tg" = kafka ]; then E=$D; fi   # reuse its config (ports, KCMD); data wiped below
   rm -rf "$D/data"   # the soak's data is big: gone before the fill
+  phase "$tg" empty-starts
   for ((i = 1; i <= STARTS; i++)); do
     if [ "$tg" = kafka ]; then kafka_format "$E"; else rm -rf "$E"; mkdir -p "$E"; fi
     timed_start "$tg" "$E" "$R_EMPTY" startup-probe
@@ -306,6 +315,7 @@ for tg in $TARGETS; do
   check_disk
   F=$WORK/$tg-fill
   start_fresh "$tg" "$F"
+  phase "$tg" fill
   "$PY" "$HERE/util.py" create "$BOOT" fill "$PARTS"
   rk_produce "$tg" "$BOOT" fill "$F/fill.json" "$F"
   s=$(cat "$F/fill.json")
@@ -319,6 +329,7 @@ for tg in $TARGETS; do
   result "$tg" "$R_FILL" "data_dir/payload" "$(ratio "$db" "$PAYLOAD")"
   log "$tg fill: $s; stopped in $STOP_MS ms; data dir $db B"
 
+  phase "$tg" clean-starts
   for ((i = 1; i <= STARTS; i++)); do
     timed_start "$tg" "$F" "$R_CLEAN" fill
     hw_check "$tg" "$R_CLEAN"
@@ -326,6 +337,7 @@ for tg in $TARGETS; do
   done
 
   # kill -9 while a producer writes to the fill topic, then a timed start
+  phase "$tg" kill-9-starts
   timed_start "$tg" "$F" - fill
   for ((i = 1; i <= STARTS; i++)); do
     : >"$F/load.$i.log"
@@ -354,6 +366,7 @@ T_END=$(date +%s)
   echo "conditions|gregor|$GREGOR_LABEL (sha256 $(sha256sum "$GREGOR_BIN" | cut -c1-12)); repo at $(cd "$REPO" && git rev-parse --short HEAD)"
   echo "conditions|cpus|$(nproc) x $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)"
   echo "conditions|uptime|before wait: load1 $LOAD_BEFORE_WAIT; start: $(echo "$UPTIME_START" | sed 's/.*load average/load average/'); end: $(uptime | sed 's/.*load average/load average/')"
+  echo "conditions|load1 per phase|${PHASE_LOADS%;}"
   echo "conditions|duration_s|measuring $((T_END - T_MEAS0)), total $((T_END - T_RUN0))"
   echo "conditions|sizes|GIB=$GIB ($N x $SIZE B = $PAYLOAD B) per soak and per fill; SOAK_PARTS=$SOAK_PARTS PARTS=$PARTS STARTS=$STARTS LAT_N=$LAT_N"
   echo "conditions|clients|rdkafka_performance (librdkafka $({ "$RP" 2>&1 || true; } | sed -n 's/^librdkafka version \([^ ]*\).*/\1/p' | head -1)), confluent-kafka $("$PY" -c 'import confluent_kafka as c; print(c.__version__, "/ librdkafka", c.libversion()[0])')"
