@@ -12,7 +12,8 @@ written, not the clock. If the file system of --data-dir falls below
 --min-free-gib, or the broker's VmRSS goes above --max-rss-mib, the tool is
 stopped and the run fails: the machine is shared.
 
-Writes one JSON object to --out: rc, count (final delivered/consumed),
+Writes one JSON object to --out: rc, capped (stopped by --max-rss-mib),
+count (final delivered/consumed),
 mbs (the tool's MB/s, 10^6 B of payload per second), seconds, peak_rss_mib,
 rss_start_mib, rss_q1_mib, rss_q2_mib, rss_q3_mib, rss_end_mib, samples,
 error (if any). Exit 0 when the tool exited 0 and reported --total messages.
@@ -83,6 +84,7 @@ def main():
 
     samples = []  # (seconds, progress, rss KiB)
     error = None
+    capped = False
     while True:
         r = rss_kib(a.pid)
         samples.append((time.monotonic() - t0, state["progress"], r))
@@ -92,6 +94,7 @@ def main():
             break
         if a.max_rss_mib and r / 1024 > a.max_rss_mib:
             error = f"broker VmRSS {r / 1024:.0f} MiB > {a.max_rss_mib:.0f}: stopped at {state['progress']} messages"
+            capped = True
             proc.send_signal(signal.SIGINT)
             break
         if a.data_dir:
@@ -121,7 +124,7 @@ def main():
 
     mib = lambda k: round(k / 1024, 1) if k is not None else None
     rss = [s[2] for s in samples if s[2] is not None]
-    out = {"rc": rc, "error": error, "samples": len(samples),
+    out = {"rc": rc, "error": error, "capped": capped, "samples": len(samples),
            "peak_rss_mib": mib(max(rss)) if rss else None,
            "rss_start_mib": mib(samples[0][2]),
            "rss_end_mib": mib(samples[-1][2])}
