@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes, BytesMut};
 use gregor_protocol::frame::check_length;
 use gregor_protocol::{decode_request, Decoded};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -36,9 +36,9 @@ type Queued = (Pending, Charge);
 /// Serves one connection until the client closes it, it misbehaves, it
 /// idles past `connections.max.idle.ms`, or the broker shuts down.
 ///
-/// An idle connection holds no buffers: frames are read straight from the
-/// socket into a body sized by the (checked) length prefix, so what stays
-/// between requests is the two tasks and the reply queue.
+/// An idle connection holds no buffers: it waits for the socket to become
+/// readable before it allocates one, and what stays between requests is
+/// the two tasks and the reply queue.
 pub async fn serve(
     stream: TcpStream,
     peer: SocketAddr,
@@ -58,10 +58,12 @@ pub async fn serve(
         idle,
         memory: broker.memory().clone(),
     };
+    // Bytes read past the last frame (pipelined requests).
+    let mut carry = BytesMut::new();
     debug!("connection opened");
     loop {
         let frame = tokio::select! {
-            f = read_frame(&mut rd, &limits, &in_flight) => f,
+            f = read_frame(&mut rd, &mut carry, &limits, &in_flight) => f,
             _ = stop.changed() => break,
             _ = tx.closed() => break,
         };
@@ -127,38 +129,91 @@ struct Limits {
 /// case reads straight into one buffer with no reallocation.
 const FIRST_STEP: usize = 1024 * 1024;
 
+/// What one read between frames takes from the socket. A small request
+/// (a Produce of one record is about 200 bytes), and often the next few
+/// pipelined after it, arrive in one `recv` instead of four or five
+/// (prefix byte, rest of the prefix, peek, body, then `EAGAIN`); the read
+/// coming back short also tells tokio the socket is drained. That fixed cost
+/// is what a request pays alone when a client sends them one at a time, as
+/// librdkafka does across many partitions (issue 8).
+const HEAD: usize = 16 * 1024;
+
 /// Reads one frame body and the budget it holds. `Ok(None)` on a clean
-/// close between frames.
+/// close between frames. `carry` holds bytes read past the previous frame
+/// (the start of the next ones); it is empty, and holds no buffer, between
+/// frames of a connection that is not pipelining.
 ///
-/// The body buffer grows (first [`FIRST_STEP`], then doubling, up to the
-/// declared length) only when bytes are there to fill it, and each step is
-/// charged to the budget first: a peer that sends only a length prefix,
-/// however large, holds nothing, and one that sends a byte holds one step.
+/// A frame that arrived whole with the read that brought its prefix is
+/// copied out of that read. Any other body buffer grows (first
+/// [`FIRST_STEP`], then doubling, up to the declared length) only when bytes
+/// are there to fill it, and each step is charged to the budget first: a
+/// peer that sends only a length prefix, however large, holds nothing, and
+/// one that sends a byte holds one step.
 async fn read_frame(
     rd: &mut OwnedReadHalf,
+    carry: &mut BytesMut,
     limits: &Limits,
     in_flight: &AtomicUsize,
 ) -> Result<Option<(Bytes, Charge)>, ConnectionError> {
-    let mut prefix = [0u8; 4];
-    // Between frames: idle only counts while nothing is in flight.
-    loop {
-        match tokio::time::timeout(limits.idle, rd.read(&mut prefix[..1])).await {
-            Ok(n) => {
-                if n? == 0 {
-                    return Ok(None);
+    if carry.is_empty() {
+        // Between frames: wait for bytes holding no buffer; idle only
+        // counts while nothing is in flight.
+        let mut head = BytesMut::new();
+        loop {
+            let read = async {
+                rd.readable().await?;
+                head.reserve(HEAD);
+                rd.read_buf(&mut head).await
+            };
+            match tokio::time::timeout(limits.idle, read).await {
+                Ok(n) => {
+                    if n? == 0 {
+                        return Ok(None);
+                    }
+                    break;
                 }
-                break;
+                Err(_) if in_flight.load(Ordering::Acquire) == 0 => {
+                    return Err(ConnectionError::Idle(limits.idle.as_millis()))
+                }
+                Err(_) => continue,
             }
-            Err(_) if in_flight.load(Ordering::Acquire) == 0 => {
-                return Err(ConnectionError::Idle(limits.idle.as_millis()))
-            }
-            Err(_) => continue,
         }
+        *carry = head;
     }
-    stalled(limits.idle, rd.read_exact(&mut prefix[1..])).await?;
+    let mut prefix = [0u8; 4];
+    if carry.len() >= 4 {
+        prefix.copy_from_slice(&carry[..4]);
+        carry.advance(4);
+    } else {
+        // The prefix is split across reads (rare): finish it without
+        // holding the read buffer while the peer takes its time.
+        let have = carry.len();
+        prefix[..have].copy_from_slice(carry);
+        *carry = BytesMut::new();
+        stalled(limits.idle, rd.read_exact(&mut prefix[have..])).await?;
+    }
     let len = check_length(prefix, limits.max_frame)?;
     let mut charge = Charge::default();
+    if carry.len() >= len {
+        limits.memory.take(len, &mut charge).await;
+        // Copied into a buffer of its own: a queued request then holds
+        // what it is charged for, not the whole read.
+        let frame = Bytes::copy_from_slice(&carry[..len]);
+        carry.advance(len);
+        if carry.is_empty() {
+            *carry = BytesMut::new();
+        }
+        return Ok(Some((frame, charge)));
+    }
     let mut body = Vec::new();
+    if !carry.is_empty() {
+        // carry.len() < len and < HEAD <= FIRST_STEP: the first step holds it.
+        let step = FIRST_STEP.min(len);
+        limits.memory.take(step, &mut charge).await;
+        body.reserve_exact(step);
+        body.extend_from_slice(carry);
+    }
+    *carry = BytesMut::new();
     while body.len() < len {
         if body.len() == body.capacity() {
             // Wait for bytes without taking them, then make room for them.
@@ -270,6 +325,160 @@ async fn write_chunks(wr: &mut OwnedWriteHalf, chunks: &[Bytes]) -> std::io::Res
                 off += n;
                 n = 0;
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::cast_possible_truncation)]
+
+    use super::*;
+    use tokio::net::TcpListener;
+
+    const MAX_FRAME: usize = 8 << 20;
+    const BUDGET: usize = 64 << 20;
+
+    fn limits() -> Limits {
+        Limits {
+            max_frame: MAX_FRAME,
+            idle: Duration::from_secs(30),
+            memory: Budget::new(BUDGET),
+        }
+    }
+
+    /// A connected pair: the client's stream and the server's read half
+    /// (its write half is returned too, to keep the socket open).
+    async fn pair() -> (TcpStream, OwnedReadHalf, OwnedWriteHalf) {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = TcpStream::connect(l.local_addr().unwrap()).await.unwrap();
+        client.set_nodelay(true).unwrap();
+        let (server, _) = l.accept().await.unwrap();
+        let (rd, wr) = server.into_split();
+        (client, rd, wr)
+    }
+
+    /// Frame bodies of these sizes, each filled with a byte of its own.
+    fn bodies(sizes: &[usize]) -> Vec<Vec<u8>> {
+        sizes
+            .iter()
+            .enumerate()
+            .map(|(i, &n)| (0..n).map(|j| ((i * 31 + j) % 251) as u8).collect())
+            .collect()
+    }
+
+    fn framed(bodies: &[Vec<u8>]) -> Vec<u8> {
+        let mut wire = Vec::new();
+        for b in bodies {
+            let len = i32::try_from(b.len()).unwrap();
+            wire.extend_from_slice(&len.to_be_bytes());
+            wire.extend_from_slice(b);
+        }
+        wire
+    }
+
+    /// Reads frames until the client closes; checks each against `want`
+    /// and that a frame's charge is its length while it is held.
+    async fn read_all(rd: &mut OwnedReadHalf, want: &[Vec<u8>]) {
+        let limits = limits();
+        let in_flight = AtomicUsize::new(0);
+        let mut carry = BytesMut::new();
+        for (i, w) in want.iter().enumerate() {
+            let (frame, charge) = read_frame(rd, &mut carry, &limits, &in_flight)
+                .await
+                .unwrap()
+                .unwrap_or_else(|| panic!("connection closed before frame {i}"));
+            assert_eq!(frame.len(), w.len(), "frame {i} length");
+            assert!(frame[..] == w[..], "frame {i} bytes");
+            // Small frames are charged exactly; large ones by whole steps.
+            let charged = BUDGET - limits.memory.available();
+            if w.len() < HEAD {
+                assert_eq!(charged, w.len(), "frame {i} charge");
+            } else {
+                assert!(charged >= w.len(), "frame {i} charged {charged}");
+            }
+            drop(charge);
+            assert_eq!(limits.memory.available(), BUDGET, "frame {i} released");
+        }
+        assert!(read_frame(rd, &mut carry, &limits, &in_flight)
+            .await
+            .unwrap()
+            .is_none());
+        assert!(carry.is_empty());
+    }
+
+    // Around every boundary the reader has: empty, tiny, one read (HEAD),
+    // the first budget step, and beyond it.
+    const SIZES: &[usize] = &[
+        0,
+        1,
+        3,
+        200,
+        HEAD - 5,
+        HEAD - 4,
+        HEAD - 3,
+        HEAD,
+        HEAD + 1,
+        7,
+        FIRST_STEP + 3,
+        2,
+        3 * HEAD,
+        0,
+        9,
+    ];
+
+    #[tokio::test]
+    async fn pipelined_frames_sent_in_one_write_come_out_one_by_one() {
+        let (mut client, mut rd, _wr) = pair().await;
+        let want = bodies(SIZES);
+        let wire = framed(&want);
+        let send = tokio::spawn(async move {
+            client.write_all(&wire).await.unwrap();
+        });
+        read_all(&mut rd, &want).await;
+        send.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn frames_cut_anywhere_between_reads_come_out_whole() {
+        let (mut client, mut rd, _wr) = pair().await;
+        let want = bodies(SIZES);
+        let wire = framed(&want);
+        // Writes of 1, 2, 3, ... bytes (then big ones): cuts land inside
+        // prefixes, inside bodies and on boundaries.
+        let send = tokio::spawn(async move {
+            let mut at = 0;
+            let mut n = 1;
+            while at < wire.len() {
+                let end = (at + n).min(wire.len());
+                client.write_all(&wire[at..end]).await.unwrap();
+                at = end;
+                n = if n < 64 { n + 1 } else { n * 2 };
+            }
+        });
+        read_all(&mut rd, &want).await;
+        send.await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_close_inside_a_frame_is_an_error_not_a_clean_end() {
+        for cut in [2, 4 + 10] {
+            let (mut client, mut rd, _wr) = pair().await;
+            let wire = framed(&bodies(&[100]));
+            client.write_all(&wire[..cut]).await.unwrap();
+            drop(client);
+            let r = read_frame(
+                &mut rd,
+                &mut BytesMut::new(),
+                &limits(),
+                &AtomicUsize::new(0),
+            )
+            .await;
+            assert!(
+                matches!(r, Err(ConnectionError::Io(_))),
+                "cut at {cut}: {:?}",
+                r.map(|f| f.map(|(b, _)| b.len()))
+            );
         }
     }
 }
