@@ -4,6 +4,8 @@
 //! - [`request`]: header and body decode by api key and version.
 //! - [`response`]: response encode with the right header version.
 //! - [`fetch`]: a Fetch response that carries stored batches without copying.
+//! - [`metadata`]: a Metadata response written straight to bytes, however
+//!   many partitions it lists.
 //! - [`records`]: record batch v2 headers, validated and patched in place;
 //!   records walked without inflating a batch into memory ([`inflate`]).
 //! - [`versions`]: the advertised ApiVersions table.
@@ -21,6 +23,7 @@ pub mod error;
 pub mod fetch;
 pub mod frame;
 pub mod inflate;
+pub mod metadata;
 pub mod records;
 pub mod request;
 pub mod response;

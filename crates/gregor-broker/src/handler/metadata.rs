@@ -1,20 +1,28 @@
 //! Metadata (3): brokers, cluster id, controller, and topics, auto-creating
 //! requested topics when allowed.
+//!
+//! The answer is written straight to bytes ([`encode_metadata_response`]):
+//! its cost is one short loop per partition listed, which matters because
+//! librdkafka asks for hundreds of topics at a time, again and again, while
+//! it produces to many partitions (issue 8).
 
-use gregor_storage::TopicMeta;
-use kafka_protocol::messages::metadata_response::{
-    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+use gregor_protocol::metadata::{
+    encode_metadata_response, MetadataBroker, MetadataParts, MetadataTopic,
 };
-use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse};
+use gregor_storage::TopicMeta;
+use kafka_protocol::messages::MetadataRequest;
 use kafka_protocol::protocol::StrBytes;
 use tracing::info;
 
-use super::{str_bytes, topic_name};
+use super::{Ctx, Handled, Response};
 use crate::context::{Broker, CreateError};
 use kafka_protocol::ResponseError;
 
-pub fn handle(b: &Broker, req: MetadataRequest, version: i16) -> MetadataResponse {
-    let node = b.node_id();
+/// Leader epoch of every partition: a single node never elects another.
+const LEADER_EPOCH: i32 = 0;
+
+pub fn handle(b: &Broker, ctx: Ctx, req: MetadataRequest) -> Handled {
+    let version = ctx.version;
     let store = b.store();
     // v0: an empty list means all topics; v1+: null means all, empty means none.
     let requested = match req.topics {
@@ -26,42 +34,53 @@ pub fn handle(b: &Broker, req: MetadataRequest, version: i16) -> MetadataRespons
     let allow_create =
         b.config().auto_create_topics_enable && (version < 4 || req.allow_auto_topic_creation);
     let topics = match requested {
-        None => store
-            .topics()
-            .iter()
-            .map(|t| topic_entry(node, t))
-            .collect(),
+        None => store.topics().iter().map(topic_entry).collect(),
         Some(list) => list
             .into_iter()
             .map(|t| match t.name {
                 Some(name) => by_name(b, &name.0, allow_create),
                 None => match store.topic_by_id(t.topic_id) {
-                    Some(meta) => topic_entry(node, &meta),
-                    None => MetadataResponseTopic::default()
-                        .with_topic_id(t.topic_id)
-                        .with_error_code(ResponseError::UnknownTopicId.code()),
+                    Some(meta) => topic_entry(&meta),
+                    None => MetadataTopic {
+                        error_code: ResponseError::UnknownTopicId.code(),
+                        name: None,
+                        topic_id: *t.topic_id.as_bytes(),
+                        is_internal: false,
+                        partitions: 0,
+                    },
                 },
             })
             .collect(),
     };
-    MetadataResponse::default()
-        .with_brokers(vec![MetadataResponseBroker::default()
-            .with_node_id(BrokerId(node))
-            .with_host(str_bytes(b.host()))
-            .with_port(b.port())])
-        .with_cluster_id(Some(str_bytes(&b.config().cluster_id)))
-        .with_controller_id(BrokerId(node))
-        .with_topics(topics)
+    let node = b.node_id();
+    let parts = MetadataParts {
+        throttle_time_ms: 0,
+        brokers: vec![MetadataBroker {
+            node_id: node,
+            host: b.host().to_string(),
+            port: b.port(),
+            rack: None,
+        }],
+        cluster_id: Some(b.config().cluster_id.clone()),
+        controller_id: node,
+        leader_id: node,
+        leader_epoch: LEADER_EPOCH,
+        topics,
+    };
+    let frame = encode_metadata_response(ctx.correlation_id, version, &parts);
+    Handled::Now(Response::Raw(vec![frame.freeze()], None))
 }
 
-fn by_name(b: &Broker, name: &StrBytes, allow_create: bool) -> MetadataResponseTopic {
+fn by_name(b: &Broker, name: &StrBytes, allow_create: bool) -> MetadataTopic {
     if let Some(meta) = b.store().topic(name) {
-        return topic_entry(b.node_id(), &meta);
+        return topic_entry(&meta);
     }
-    let unknown = |code: ResponseError| {
-        MetadataResponseTopic::default()
-            .with_name(Some(topic_name(name)))
-            .with_error_code(code.code())
+    let unknown = |code: ResponseError| MetadataTopic {
+        error_code: code.code(),
+        name: Some(name.to_string()),
+        topic_id: [0; 16],
+        is_internal: false,
+        partitions: 0,
     };
     if !allow_create {
         return unknown(ResponseError::UnknownTopicOrPartition);
@@ -77,26 +96,19 @@ fn by_name(b: &Broker, name: &StrBytes, allow_create: bool) -> MetadataResponseT
         Err(CreateError::InvalidName(_)) => unknown(ResponseError::InvalidTopicException),
         // Created concurrently by someone else: it exists now.
         Err(CreateError::Storage(_)) => match b.store().topic(name) {
-            Some(meta) => topic_entry(b.node_id(), &meta),
+            Some(meta) => topic_entry(&meta),
             None => unknown(ResponseError::UnknownTopicOrPartition),
         },
     }
 }
 
 /// A topic led by this node: every partition has one replica, in sync.
-pub fn topic_entry(node: i32, t: &TopicMeta) -> MetadataResponseTopic {
-    let partitions = (0..t.partitions)
-        .map(|p| {
-            MetadataResponsePartition::default()
-                .with_partition_index(p)
-                .with_leader_id(BrokerId(node))
-                .with_leader_epoch(0)
-                .with_replica_nodes(vec![BrokerId(node)])
-                .with_isr_nodes(vec![BrokerId(node)])
-        })
-        .collect();
-    MetadataResponseTopic::default()
-        .with_name(Some(topic_name(&t.name)))
-        .with_topic_id(t.id)
-        .with_partitions(partitions)
+fn topic_entry(t: &TopicMeta) -> MetadataTopic {
+    MetadataTopic {
+        error_code: 0,
+        name: Some(t.name.clone()),
+        topic_id: *t.id.as_bytes(),
+        is_internal: false,
+        partitions: t.partitions,
+    }
 }

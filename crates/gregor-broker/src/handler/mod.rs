@@ -125,7 +125,7 @@ async fn route(b: &Broker, ctx: Ctx, client_id: &str, body: RequestKind) -> Hand
     let now = |k: ResponseKind| Handled::Now(Response::Kind(Box::new(k)));
     match body {
         RequestKind::ApiVersions(r) => now(api_versions::handle(r, v).into()),
-        RequestKind::Metadata(r) => now(metadata::handle(b, r, v).into()),
+        RequestKind::Metadata(r) => metadata::handle(b, ctx, r),
         RequestKind::Produce(r) => produce::handle(b, r, v).await,
         RequestKind::Fetch(r) => fetch::handle(b, ctx, r).await,
         RequestKind::ListOffsets(r) => now(list_offsets::handle(b, r, v).await.into()),
