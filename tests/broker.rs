@@ -808,14 +808,21 @@ async fn log_append_time_topics_are_stamped_by_the_broker() {
     b.shutdown().await;
 }
 
-/// Time retention deletes whole old batches and moves the log start;
-/// fetching below it is OFFSET_OUT_OF_RANGE.
+/// Time retention deletes whole old segments and moves the log start;
+/// fetching below it is OFFSET_OUT_OF_RANGE. (segment.bytes=1 puts each
+/// batch in a segment of its own.)
 #[tokio::test]
 async fn retention_by_time_moves_the_log_start() {
     let b = TestBroker::start(&[]).await;
     let mut c = b.client().await;
     assert_eq!(
-        create(&mut c, "ret", 1, &[("retention.ms", "60000")]).await,
+        create(
+            &mut c,
+            "ret",
+            1,
+            &[("retention.ms", "60000"), ("segment.bytes", "1")]
+        )
+        .await,
         0
     );
     let now = std::time::SystemTime::now()

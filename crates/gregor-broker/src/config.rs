@@ -57,6 +57,9 @@ pub struct BrokerConfig {
     pub log_retention_bytes: i64,
     /// `log.retention.check.interval.ms`. Default 300000.
     pub log_retention_check_interval_ms: u64,
+    /// `producer.id.expiration.ms`: idle idempotent producers' state is
+    /// dropped after this (checked with retention). Default 86400000.
+    pub producer_id_expiration_ms: i64,
     /// `log.flush.interval.ms`: the longest acks=0/1 data waits for an fsync.
     /// Kafka leaves flushing to the OS; Gregor default 1000.
     pub log_flush_interval_ms: u64,
@@ -110,6 +113,7 @@ impl Default for BrokerConfig {
             log_retention_ms: 7 * 24 * 3_600_000,
             log_retention_bytes: -1,
             log_retention_check_interval_ms: 300_000,
+            producer_id_expiration_ms: 86_400_000,
             log_flush_interval_ms: 1000,
             log_message_timestamp_type: "CreateTime".into(),
             max_connections: 10_000,
@@ -223,6 +227,7 @@ impl BrokerConfig {
                 self.log_retention_check_interval_ms = parse(key, value)?
             }
             "log.flush.interval.ms" => self.log_flush_interval_ms = parse(key, value)?,
+            "producer.id.expiration.ms" => self.producer_id_expiration_ms = parse(key, value)?,
             "log.message.timestamp.type" => {
                 let v = value.trim();
                 if v != "CreateTime" && v != "LogAppendTime" {
@@ -316,6 +321,10 @@ impl BrokerConfig {
                 self.log_retention_check_interval_ms.to_string(),
             ),
             ("log.retention.ms", self.log_retention_ms.to_string()),
+            (
+                "producer.id.expiration.ms",
+                self.producer_id_expiration_ms.to_string(),
+            ),
             (
                 "connections.max.idle.ms",
                 self.connections_max_idle_ms.to_string(),

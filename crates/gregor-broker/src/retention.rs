@@ -1,5 +1,7 @@
 //! Time and size retention (`retention.ms`, `retention.bytes`), checked
-//! every `log.retention.check.interval.ms`, deleting whole batches.
+//! every `log.retention.check.interval.ms`, deleting whole segments; and,
+//! on the same beat, the expiry of idle producers' state
+//! (`producer.id.expiration.ms`).
 
 use std::time::Duration;
 
@@ -27,16 +29,26 @@ pub async fn run(b: Broker, mut stop: watch::Receiver<bool>) {
 pub fn enforce_once(b: &Broker) -> u64 {
     let mut deleted = 0;
     let now = now_ms();
+    let expiry = b.config().producer_id_expiration_ms;
     for meta in b.store().topics() {
         let ms = topics::effective_i64(b.config(), &meta.configs, "retention.ms", -1);
         let bytes = topics::effective_i64(b.config(), &meta.configs, "retention.bytes", -1);
-        if ms < 0 && bytes < 0 {
-            continue;
-        }
         for p in 0..meta.partitions {
             let Some(log) = b.store().partition(&meta.name, p) else {
                 continue;
             };
+            match log.expire_producers(now, expiry) {
+                Ok(0) => {}
+                Ok(n) => {
+                    info!(topic = %meta.name, partition = p, producers = n, "expired idle producer state")
+                }
+                Err(e) => {
+                    warn!(topic = %meta.name, partition = p, cause = %e, "producer expiry failed")
+                }
+            }
+            if ms < 0 && bytes < 0 {
+                continue;
+            }
             match log.enforce_retention(now, ms, bytes) {
                 Ok(0) => {}
                 Ok(n) => {

@@ -1,31 +1,37 @@
 //! Every key the store writes, in one place.
 //!
-//! All data lives in ONE ordered keyspace (one sled tree): a one-byte tag,
+//! All of it lives in ONE ordered keyspace (one sled tree): a one-byte tag,
 //! then fixed-width big-endian fields, so that byte order is numeric order
-//! and one partition's entries are one contiguous range.
+//! and one partition's entries are one contiguous range. Record batches are
+//! not here: they live in segment files ([`crate::segment`]).
 //!
 //! | tag | key                                   | value                                   |
 //! |-----|---------------------------------------|-----------------------------------------|
-//! | `L` | pid u32, base offset u64              | the record batch, as served             |
-//! | `I` | pid u32, base offset u64              | last offset delta i32, max ts i64, size u32 |
-//! | `T` | pid u32, max ts (sign-flipped u64), base offset u64 | last offset u64           |
-//! | `P` | pid u32, producer id u64              | producer state ([`crate::producer`])    |
+//! | `R` | log id u32                            | checkpoint: log start, recovery point, segments |
+//! | `X` | log id u32, offset u64                | offset index: segment base u64, position u64 |
+//! | `W` | log id u32, max ts (sign-flipped u64) | time index: base offset u64 of the batch that set it |
+//! | `P` | log id u32, producer id u64           | producer state snapshot ([`crate::producer`]) |
 //! | `M` | `t` topic name                        | topic JSON                              |
-//! | `M` | `s` pid u32                           | log start offset i64                    |
 //! | `M` | `c` counter name                      | counter i64                             |
 //! | `M` | `v`                                   | on-disk format version                  |
+//! | `M` | `k`                                   | present while the store is cleanly closed |
 //! | `O` | len u16, group, len u16, topic, partition (sign-flipped u32) | committed offset |
-//! | `D` | pid u32                               | empty: partition awaiting purge         |
+//! | `D` | log id u32                            | directory of a deleted partition, awaiting purge |
 //!
-//! `pid` is a store-wide partition id from a persisted counter, never
-//! reused, so a recreated topic can never see the old topic's keys.
+//! The log id is a store-wide partition number from a persisted counter,
+//! never reused, so a recreated topic can never see the old topic's keys.
+//! (Not Kafka's producer id, which is `P`'s second field.)
+//!
+//! Format 1 (before segment files) kept batches under `L`, a summary under
+//! `I`, a time index under `T` and the log start under `M s`; opening such a
+//! store migrates it ([`crate::migrate`]).
 
-/// Batches.
-pub const LOG: u8 = b'L';
-/// Per-batch summary (cheap to scan for retention and size).
-pub const INDEX: u8 = b'I';
-/// Time index: an entry only for batches that raise the running max timestamp.
-pub const TIME: u8 = b'T';
+/// Per-partition checkpoint.
+pub const CHECKPOINT: u8 = b'R';
+/// Sparse offset index.
+pub const INDEX: u8 = b'X';
+/// Sparse time index.
+pub const TIME: u8 = b'W';
 /// Producer state for idempotence.
 pub const PRODUCER: u8 = b'P';
 /// Metadata.
@@ -35,11 +41,20 @@ pub const OFFSETS: u8 = b'O';
 /// Partitions of deleted topics that still have data to purge.
 pub const DELETED: u8 = b'D';
 
+/// Format 1 tags, removed by the migration.
+pub const V1_LOG: u8 = b'L';
+/// Format 1 batch summaries.
+pub const V1_INDEX: u8 = b'I';
+/// Format 1 time index.
+pub const V1_TIME: u8 = b'T';
+
 /// Tags that hold per-partition data (everything a purge removes).
-pub const PARTITION_TAGS: [u8; 4] = [LOG, INDEX, TIME, PRODUCER];
+pub const PARTITION_TAGS: [u8; 4] = [CHECKPOINT, INDEX, TIME, PRODUCER];
 
 /// Current on-disk format version, stored under `M v`.
-pub const FORMAT_VERSION: &[u8] = b"1";
+pub const FORMAT_VERSION: &[u8] = b"2";
+/// Format 1: batches in sled.
+pub const FORMAT_V1: &[u8] = b"1";
 
 /// `i64` that sorts like its numeric value when compared as big-endian bytes.
 pub fn flip_i64(v: i64) -> [u8; 8] {
@@ -52,49 +67,57 @@ pub fn unflip_i64(b: [u8; 8]) -> i64 {
     i64::from_be_bytes(b) ^ i64::MIN
 }
 
-fn tag_pid(tag: u8, pid: u32, extra: usize) -> Vec<u8> {
+fn tag_lid(tag: u8, lid: u32, extra: usize) -> Vec<u8> {
     let mut k = Vec::with_capacity(5 + extra);
     k.push(tag);
-    k.extend_from_slice(&pid.to_be_bytes());
+    k.extend_from_slice(&lid.to_be_bytes());
     k
 }
 
-/// `[tag pid]`: the prefix of one partition's entries under `tag`.
-pub fn partition_prefix(tag: u8, pid: u32) -> Vec<u8> {
-    tag_pid(tag, pid, 0)
+/// `[tag lid]`: the prefix of one partition's entries under `tag`.
+pub fn partition_prefix(tag: u8, lid: u32) -> Vec<u8> {
+    tag_lid(tag, lid, 0)
 }
 
-/// `tag pid offset` for the `L` and `I` tags. Offsets are never negative.
-pub fn offset_key(tag: u8, pid: u32, offset: i64) -> Vec<u8> {
-    let mut k = tag_pid(tag, pid, 8);
+/// `R lid`.
+pub fn checkpoint_key(lid: u32) -> Vec<u8> {
+    partition_prefix(CHECKPOINT, lid)
+}
+
+/// Log id of an `R`, `X`, `W`, `P` or `D` key.
+pub fn lid_of(key: &[u8]) -> Option<u32> {
+    Some(u32::from_be_bytes(key.get(1..5)?.try_into().ok()?))
+}
+
+/// `tag lid offset` (`X`, and format 1's `L`/`I`). Offsets are never negative.
+pub fn offset_key(tag: u8, lid: u32, offset: i64) -> Vec<u8> {
+    let mut k = tag_lid(tag, lid, 8);
     k.extend_from_slice(&offset.max(0).to_be_bytes());
     k
 }
 
-/// Offset field of an `L`/`I` key.
+/// Offset field of an `X` (or `L`/`I`/`P`) key.
 pub fn offset_of(key: &[u8]) -> Option<i64> {
     let b: [u8; 8] = key.get(5..13)?.try_into().ok()?;
     Some(i64::from_be_bytes(b))
 }
 
-/// `T pid ts base`.
-pub fn time_key(pid: u32, ts: i64, base: i64) -> Vec<u8> {
-    let mut k = tag_pid(TIME, pid, 16);
+/// `W lid ts`.
+pub fn time_key(lid: u32, ts: i64) -> Vec<u8> {
+    let mut k = tag_lid(TIME, lid, 8);
     k.extend_from_slice(&flip_i64(ts));
-    k.extend_from_slice(&base.max(0).to_be_bytes());
     k
 }
 
-/// (ts, base) of a `T` key.
-pub fn time_key_parts(key: &[u8]) -> Option<(i64, i64)> {
+/// The timestamp of a `W` key.
+pub fn time_of(key: &[u8]) -> Option<i64> {
     let ts: [u8; 8] = key.get(5..13)?.try_into().ok()?;
-    let base: [u8; 8] = key.get(13..21)?.try_into().ok()?;
-    Some((unflip_i64(ts), i64::from_be_bytes(base)))
+    Some(unflip_i64(ts))
 }
 
-/// `P pid producer_id`.
-pub fn producer_key(pid: u32, producer_id: i64) -> Vec<u8> {
-    offset_key(PRODUCER, pid, producer_id)
+/// `P lid producer_id`.
+pub fn producer_key(lid: u32, producer_id: i64) -> Vec<u8> {
+    offset_key(PRODUCER, lid, producer_id)
 }
 
 /// The first key after every key that starts with `prefix` (exclusive end of
@@ -129,11 +152,16 @@ pub fn topic_prefix() -> Vec<u8> {
     vec![META, b't']
 }
 
-/// `M s pid`: the log start offset of a partition.
-pub fn log_start_key(pid: u32) -> Vec<u8> {
+/// `M s lid`: format 1's log start offset of a partition.
+pub fn v1_log_start_key(lid: u32) -> Vec<u8> {
     let mut k = vec![META, b's'];
-    k.extend_from_slice(&pid.to_be_bytes());
+    k.extend_from_slice(&lid.to_be_bytes());
     k
+}
+
+/// `M k`: written by a clean close, removed by the next open.
+pub fn clean_key() -> Vec<u8> {
+    vec![META, b'k']
 }
 
 /// `M c name`: a persisted counter.
@@ -148,9 +176,9 @@ pub fn format_key() -> Vec<u8> {
     vec![META, b'v']
 }
 
-/// `D pid`.
-pub fn deleted_key(pid: u32) -> Vec<u8> {
-    partition_prefix(DELETED, pid)
+/// `D lid`.
+pub fn deleted_key(lid: u32) -> Vec<u8> {
+    partition_prefix(DELETED, lid)
 }
 
 fn push_str16(k: &mut Vec<u8>, s: &str) {

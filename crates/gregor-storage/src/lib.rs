@@ -1,5 +1,8 @@
 //! Gregor's store, in log terms: topics, partition logs, idempotent producer
-//! state and committed group offsets, on sled 0.34.7 or in memory.
+//! state and committed group offsets. Record batches live in append-only
+//! segment files per partition, as Apache Kafka keeps them; sled 0.34.7
+//! keeps everything that is an index or a small record. Or all of it in
+//! memory (`--ephemeral`).
 //!
 //! - [`Store`]: topics, producer ids, group offsets and the durability
 //!   barrier ([`Store::sync`], group commit).
@@ -10,12 +13,14 @@
 //! bytes with the base offset and leader epoch patched in place (both are
 //! outside the CRC), never re-encoded.
 //!
-//! Durability: an append is applied to the engine atomically (batch, index
-//! entries and producer state together) but is only durable after
-//! [`Store::sync`] resolves (acks=all) or after the periodic flush
+//! Durability: an append is written to its segment file (page cache) and
+//! is durable after [`Store::sync`] resolves (acks=all: `fdatasync` of the
+//! segment files written since the last cycle) or after the periodic flush
 //! ([`StoreOptions::flush_interval_ms`], which bounds acks=1 loss). The same
-//! holds for topic creation/deletion and offset commits: await
-//! [`Store::sync`] when the answer must survive a crash.
+//! holds for topic creation/deletion and offset commits (sled flush + fsync
+//! of its file): await [`Store::sync`] when the answer must survive a crash.
+//! Opening after a crash re-reads only what follows each partition's last
+//! checkpoint.
 #![deny(missing_docs)]
 // Lengths and counts come from the wire: a cast that can wrap or drop a
 // sign is where a hostile value turns into a huge allocation or a negative
@@ -29,11 +34,15 @@
 mod durability;
 mod engine;
 pub mod error;
+pub mod fs;
 mod keys;
 mod lock;
+mod migrate;
 mod partition;
 mod producer;
+pub mod sim;
 mod store;
+mod writer;
 
 use std::collections::BTreeMap;
 
@@ -57,16 +66,24 @@ pub struct StoreOptions {
     /// from acks=1 producers. 0 disables it (sled's own 500 ms non-fsync
     /// flush then stays on). Ignored by the memory engine. Default = 1000.
     pub flush_interval_ms: u64,
-    /// sled page cache size. sled 0.34's RSS runs at 4 to 8 times this.
-    /// Default = 64 MiB.
+    /// sled page cache size. sled 0.34's RSS runs at 4 to 8 times this;
+    /// it holds only indexes and metadata now. Default = 16 MiB.
     pub cache_capacity_bytes: u64,
+    /// Segment files kept open at once (least recently used are closed).
+    /// Default = 1024.
+    pub max_open_files: usize,
+    /// Bytes between sparse index entries (Kafka's `index.interval.bytes`).
+    /// Default = 4096.
+    pub index_interval_bytes: u64,
 }
 
 impl Default for StoreOptions {
     fn default() -> Self {
         StoreOptions {
             flush_interval_ms: 1000,
-            cache_capacity_bytes: 64 * 1024 * 1024,
+            cache_capacity_bytes: 16 * 1024 * 1024,
+            max_open_files: 1024,
+            index_interval_bytes: 4096,
         }
     }
 }
@@ -108,6 +125,24 @@ pub struct AppendOptions {
     pub log_append_time_ms: Option<i64>,
     /// Leader epoch stamped into the batch.
     pub leader_epoch: i32,
+    /// The topic's `segment.bytes`: the active segment rolls before it
+    /// would grow past this.
+    pub segment_bytes: u64,
+    /// The topic's `segment.ms`: the active segment rolls once this old.
+    pub segment_ms: i64,
+}
+
+impl Default for AppendOptions {
+    /// CreateTime, epoch 0, Kafka's default segment.bytes (1 GiB) and
+    /// segment.ms (7 days).
+    fn default() -> Self {
+        AppendOptions {
+            log_append_time_ms: None,
+            leader_epoch: 0,
+            segment_bytes: 1 << 30,
+            segment_ms: 7 * 24 * 3600 * 1000,
+        }
+    }
 }
 
 /// What an append did.

@@ -1,31 +1,37 @@
-//! One partition's log on top of the engine.
+//! One partition's log: record batches in append-only segment files, as
+//! Apache Kafka keeps them, indexed in the engine.
 //!
-//! Per partition (`pid`), keyed by base offset:
-//! - `L`: the batch bytes as served;
-//! - `I`: a 16-byte summary (last offset delta, max timestamp, size), so
-//!   retention and size accounting never read batch bodies;
-//! - `T`: Kafka `.timeindex` style, one entry per batch that raises the
-//!   running max timestamp, keyed `(max ts, base)` so keys never collide;
-//! - `P`: idempotent producer state.
-//!
-//! All of them are written by ONE atomic engine write per append.
-//!
-//! Retention first persists the new log start (reads honour it at once),
-//! then deletes keys in chunks. Until a chunk is gone, entries below the log
-//! start are "stale": every lookup skips them.
+//! - Segment files `<base offset:020>.log` in the partition's directory
+//!   hold the batches exactly as served (the client's bytes, base offset
+//!   and leader epoch patched in place). The active (last) one takes the
+//!   appends; it rolls at `segment.bytes` or `segment.ms`.
+//! - A sparse offset index (an entry at most every `index.interval.bytes`,
+//!   and at the start of each segment) maps offsets to file positions; a
+//!   sparse time index maps the running max timestamp to the offset of the
+//!   index point where it was seen.
+//! - Entries newer than the last checkpoint live in memory (`tail_*`); a
+//!   checkpoint ([`crate::durability`]) writes them, the producer state and
+//!   the segment list to the engine, with the recovery point: the log end
+//!   offset whose bytes the same cycle made durable.
+//! - Opening after a crash re-reads only what lies after the recovery point
+//!   ([`PartitionLog::recover`]): every batch's CRC is checked, a torn tail
+//!   is cut, a damaged batch followed by intact data quarantines the
+//!   partition instead of cutting it silently.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use bytes::Bytes;
-use gregor_protocol::records::{self, BatchHeader};
+use gregor_protocol::records::{self, BatchHeader, BATCH_HEADER_LEN};
 use tokio::sync::Notify;
 
-use crate::durability::{lock, Shared};
+use crate::durability::{lock, Checkpoint, Shared};
 use crate::engine::{EngineExt, WriteBatch};
 use crate::error::{Result, StorageError};
-use crate::keys::{self, INDEX, LOG, PRODUCER, TIME};
+use crate::fs::FileHandle;
+use crate::keys::{self, INDEX, TIME};
 use crate::producer::{self, Check, ProducerState};
 use crate::{AppendOptions, AppendOutcome, ReadResult};
 
@@ -33,8 +39,160 @@ use crate::{AppendOptions, AppendOutcome, ReadResult};
 /// amortise, small enough not to stall other writers.
 pub(crate) const DELETE_CHUNK: usize = 1000;
 
-/// Batches whose CRC is checked at open (more if those are corrupt too).
-const TAIL_CHECK: usize = 8;
+/// Bytes read per step while recovering a segment.
+const RECOVERY_CHUNK: usize = 1 << 20;
+
+/// Bytes of a batch header a reader needs to step over it: base offset,
+/// length, leader epoch, magic, CRC, attributes, last offset delta.
+const STEP_HEADER: usize = 27;
+
+/// Segment file name for a base offset, as Kafka names them.
+pub(crate) fn segment_file_name(base: i64) -> String {
+    format!("{base:020}.log")
+}
+
+fn parse_segment_name(name: &str) -> Option<i64> {
+    let digits = name.strip_suffix(".log")?;
+    if digits.len() != 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// One segment as the log tracks it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SegInfo {
+    pub(crate) base: i64,
+    pub(crate) size: u64,
+    /// Offset of the last record, `base - 1` while empty.
+    pub(crate) last_offset: i64,
+    /// Largest batch max timestamp, `i64::MIN` while empty.
+    pub(crate) max_ts: i64,
+    /// Base offset of the first batch that reached `max_ts`.
+    pub(crate) max_ts_offset: i64,
+    /// When it was created (ms), for `segment.ms`.
+    pub(crate) created_ms: i64,
+}
+
+impl SegInfo {
+    fn new(base: i64, now_ms: i64) -> SegInfo {
+        SegInfo {
+            base,
+            size: 0,
+            last_offset: base - 1,
+            max_ts: i64::MIN,
+            max_ts_offset: -1,
+            created_ms: now_ms,
+        }
+    }
+}
+
+/// The engine's `R` value: what opening needs without reading the segments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct CheckpointRec {
+    pub(crate) log_start: i64,
+    /// Everything below is in durable segment bytes, indexed in the engine
+    /// and reflected in the producer snapshots.
+    pub(crate) recovery_offset: i64,
+    pub(crate) bytes_since_index: u64,
+    pub(crate) last_index_ts: i64,
+    /// Oldest first; the last one is the active segment, its `size` the
+    /// position of `recovery_offset`.
+    pub(crate) segs: Vec<SegInfo>,
+}
+
+const CKPT_VERSION: u8 = 1;
+const CKPT_HEAD: usize = 1 + 8 + 8 + 8 + 8 + 4;
+const CKPT_SEG: usize = 6 * 8;
+
+impl CheckpointRec {
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(CKPT_HEAD + CKPT_SEG * self.segs.len());
+        v.push(CKPT_VERSION);
+        v.extend_from_slice(&self.log_start.to_be_bytes());
+        v.extend_from_slice(&self.recovery_offset.to_be_bytes());
+        v.extend_from_slice(&self.bytes_since_index.to_be_bytes());
+        v.extend_from_slice(&self.last_index_ts.to_be_bytes());
+        let n = u32::try_from(self.segs.len()).unwrap_or(u32::MAX);
+        v.extend_from_slice(&n.to_be_bytes());
+        for s in &self.segs {
+            v.extend_from_slice(&s.base.to_be_bytes());
+            v.extend_from_slice(&s.size.to_be_bytes());
+            v.extend_from_slice(&s.last_offset.to_be_bytes());
+            v.extend_from_slice(&s.max_ts.to_be_bytes());
+            v.extend_from_slice(&s.max_ts_offset.to_be_bytes());
+            v.extend_from_slice(&s.created_ms.to_be_bytes());
+        }
+        v
+    }
+
+    pub(crate) fn decode(v: &[u8]) -> Result<CheckpointRec> {
+        let bad = || StorageError::Corrupt(format!("partition checkpoint of {} bytes", v.len()));
+        if v.len() < CKPT_HEAD || v[0] != CKPT_VERSION {
+            return Err(bad());
+        }
+        let i64_at = |at: usize| -> i64 {
+            let mut a = [0u8; 8];
+            a.copy_from_slice(&v[at..at + 8]);
+            i64::from_be_bytes(a)
+        };
+        let n =
+            usize::try_from(u32::from_be_bytes([v[33], v[34], v[35], v[36]])).map_err(|_| bad())?;
+        if v.len() != CKPT_HEAD + n * CKPT_SEG {
+            return Err(bad());
+        }
+        let segs = (0..n)
+            .map(|i| {
+                let at = CKPT_HEAD + i * CKPT_SEG;
+                SegInfo {
+                    base: i64_at(at),
+                    size: u64::try_from(i64_at(at + 8)).unwrap_or(0),
+                    last_offset: i64_at(at + 16),
+                    max_ts: i64_at(at + 24),
+                    max_ts_offset: i64_at(at + 32),
+                    created_ms: i64_at(at + 40),
+                }
+            })
+            .collect();
+        Ok(CheckpointRec {
+            log_start: i64_at(1),
+            recovery_offset: i64_at(9),
+            bytes_since_index: u64::try_from(i64_at(17)).unwrap_or(0),
+            last_index_ts: i64_at(25),
+            segs,
+        })
+    }
+}
+
+/// What a checkpoint of one partition writes (taken under its lock).
+pub(crate) struct Snapshot {
+    rec: CheckpointRec,
+    index: Vec<(i64, i64, u64)>,
+    time: Vec<(i64, i64)>,
+    producers: Vec<(i64, Vec<u8>)>,
+    expired: Vec<i64>,
+}
+
+struct LogState {
+    /// Oldest first; the last is the active segment. Empty until the first
+    /// append (a partition without data has no directory).
+    segs: Vec<SegInfo>,
+    bytes_since_index: u64,
+    /// Running max timestamp at the last time-index entry.
+    last_index_ts: i64,
+    /// Index entries (offset, segment base, position) not yet checkpointed.
+    tail_index: Vec<(i64, i64, u64)>,
+    /// Time-index entries (max ts, offset) not yet checkpointed.
+    tail_time: Vec<(i64, i64)>,
+    producers: HashMap<i64, ProducerState>,
+    dirty_producers: HashSet<i64>,
+    expired_producers: Vec<i64>,
+    /// Changed since the last checkpoint.
+    dirty: bool,
+    /// Where the last read ended: (next offset, segment base, position),
+    /// so a consumer reading on needs no index lookup.
+    read_hint: Option<(i64, i64, u64)>,
+}
 
 /// One partition of a topic. Appends are serialised per partition; reads
 /// run concurrently with them and with each other.
@@ -42,87 +200,22 @@ pub struct PartitionLog {
     shared: Arc<Shared>,
     topic: String,
     partition: i32,
-    pid: u32,
+    lid: u32,
+    dir: PathBuf,
     /// Offset the next append gets (= high watermark on a single node).
-    /// Published after the engine write, so readers never see a missing batch.
+    /// Published after the write, so readers never see a missing batch.
     log_end: AtomicI64,
     log_start: AtomicI64,
-    /// Bytes of the batches at or after the log start.
+    /// Bytes of the segments still kept.
     size: AtomicU64,
     /// Set when the topic is deleted: appends and reads then fail.
     deleted: AtomicBool,
-    /// Held for the whole append (serialises offset assignment).
-    state: Mutex<AppendState>,
-    /// Serialises retention runs (not appends: they only touch old keys).
+    /// Set when recovery found damage it must not cut: every call fails.
+    quarantined: OnceLock<String>,
+    state: Mutex<LogState>,
+    /// Serialises retention and DeleteRecords.
     retention: Mutex<()>,
     waiters: Mutex<Vec<Weak<Notify>>>,
-}
-
-struct AppendState {
-    /// Largest max timestamp among the live batches; `i64::MIN` when none.
-    running_max_ts: i64,
-    producers: HashMap<i64, ProducerState>,
-}
-
-/// The `I` value: what retention and size accounting need of a batch.
-#[derive(Debug, Clone, Copy)]
-struct IndexEntry {
-    base: i64,
-    last_offset_delta: i32,
-    max_ts: i64,
-    size: u32,
-}
-
-impl IndexEntry {
-    fn last(&self) -> i64 {
-        self.base + i64::from(self.last_offset_delta)
-    }
-    fn encode(&self) -> Vec<u8> {
-        let mut v = Vec::with_capacity(16);
-        v.extend_from_slice(&self.last_offset_delta.to_be_bytes());
-        v.extend_from_slice(&self.max_ts.to_be_bytes());
-        v.extend_from_slice(&self.size.to_be_bytes());
-        v
-    }
-    fn decode(key: &[u8], v: &[u8]) -> Result<IndexEntry> {
-        let bad = || StorageError::Corrupt(format!("index entry of {} bytes", v.len()));
-        let base = keys::offset_of(key).ok_or_else(bad)?;
-        if v.len() != 16 {
-            return Err(bad());
-        }
-        let mut ts = [0u8; 8];
-        ts.copy_from_slice(&v[4..12]);
-        Ok(IndexEntry {
-            base,
-            last_offset_delta: i32::from_be_bytes([v[0], v[1], v[2], v[3]]),
-            max_ts: i64::from_be_bytes(ts),
-            size: u32::from_be_bytes([v[12], v[13], v[14], v[15]]),
-        })
-    }
-}
-
-fn decode_i64(v: &[u8]) -> Result<i64> {
-    let a: [u8; 8] = v
-        .try_into()
-        .map_err(|_| StorageError::Corrupt(format!("expected 8 bytes, got {}", v.len())))?;
-    Ok(i64::from_be_bytes(a))
-}
-
-fn header_of(batch: &[u8]) -> Result<BatchHeader> {
-    BatchHeader::parse(batch).map_err(|e| StorageError::Corrupt(format!("stored batch: {e}")))
-}
-
-/// Is a stored batch whole and intact? (The checks a torn write would fail.)
-fn stored_batch_ok(key_offset: i64, v: &[u8]) -> bool {
-    let Ok(h) = BatchHeader::parse(v) else {
-        return false;
-    };
-    h.magic == 2
-        && h.batch_length >= records::MIN_BATCH_LENGTH
-        && h.total_len() == v.len()
-        && h.base_offset == key_offset
-        && h.last_offset_delta >= 0
-        && crc32c::crc32c(&v[21..]) == h.crc
 }
 
 /// First record at or after `offset >= min_offset` with timestamp >= `ts`.
@@ -147,187 +240,132 @@ fn first_in_batch(
     }
 }
 
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+fn to_u64(n: usize) -> u64 {
+    u64::try_from(n).unwrap_or(u64::MAX)
+}
+
+fn to_usize(n: u64) -> usize {
+    usize::try_from(n).unwrap_or(usize::MAX)
+}
+
+/// (base offset, total length, last offset) of the batch header at the
+/// start of `b`, or `None` if it is not a plausible v2 header.
+fn step(b: &[u8]) -> Option<(i64, u64, i64)> {
+    let h = b.get(..STEP_HEADER)?;
+    let base = i64::from_be_bytes(h[0..8].try_into().ok()?);
+    let len = i32::from_be_bytes(h[8..12].try_into().ok()?);
+    let magic = h[16];
+    let delta = i32::from_be_bytes(h[23..27].try_into().ok()?);
+    if magic != 2 || len < records::MIN_BATCH_LENGTH || delta < 0 {
+        return None;
+    }
+    let total = 12 + u64::try_from(len).ok()?;
+    Some((base, total, base.checked_add(i64::from(delta))?))
+}
+
 impl PartitionLog {
-    /// A new, empty partition.
-    pub(crate) fn create(
+    fn new(
         shared: Arc<Shared>,
         topic: &str,
         partition: i32,
-        pid: u32,
+        lid: u32,
+        dir: PathBuf,
     ) -> PartitionLog {
         PartitionLog {
             shared,
             topic: topic.to_owned(),
             partition,
-            pid,
+            lid,
+            dir,
             log_end: AtomicI64::new(0),
             log_start: AtomicI64::new(0),
             size: AtomicU64::new(0),
             deleted: AtomicBool::new(false),
-            state: Mutex::new(AppendState {
-                running_max_ts: i64::MIN,
+            quarantined: OnceLock::new(),
+            state: Mutex::new(LogState {
+                segs: Vec::new(),
+                bytes_since_index: 0,
+                last_index_ts: i64::MIN,
+                tail_index: Vec::new(),
+                tail_time: Vec::new(),
                 producers: HashMap::new(),
+                dirty_producers: HashSet::new(),
+                expired_producers: Vec::new(),
+                dirty: false,
+                read_hint: None,
             }),
             retention: Mutex::new(()),
             waiters: Mutex::new(Vec::new()),
         }
     }
 
-    /// Recovers a partition at open: log start, log end from the last intact
-    /// batch (a torn or corrupt tail is dropped, fjall's TolerateCorruptTail),
-    /// running max timestamp, size and producer state.
+    /// A new, empty partition (no directory until the first append).
+    pub(crate) fn create(
+        shared: Arc<Shared>,
+        topic: &str,
+        partition: i32,
+        lid: u32,
+        dir: PathBuf,
+    ) -> Arc<PartitionLog> {
+        let log = Arc::new(PartitionLog::new(
+            Arc::clone(&shared),
+            topic,
+            partition,
+            lid,
+            dir,
+        ));
+        shared.register_log(&log);
+        log
+    }
+
+    /// Opens a partition from its checkpoint and producer snapshots. After
+    /// a clean close that is all; otherwise what lies after the recovery
+    /// point is re-read first ([`PartitionLog::recover`]).
+    #[allow(clippy::too_many_arguments)] // one call site, in Store::load
     pub(crate) fn load(
         shared: Arc<Shared>,
         topic: &str,
         partition: i32,
-        pid: u32,
-    ) -> Result<PartitionLog> {
-        let log = PartitionLog::create(shared, topic, partition, pid);
-        let engine = &*log.shared.engine;
-        let log_start = match engine.get(&keys::log_start_key(pid))? {
-            Some(v) => decode_i64(&v)?,
-            None => 0,
-        };
-
-        // Walk back over the tail: at least TAIL_CHECK batches, and on
-        // until an intact one, so a run of damaged batches goes as a whole.
-        let (lfrom, lto) = keys::prefix_range(&keys::partition_prefix(LOG, pid));
-        let mut tail: Vec<(i64, Option<BatchHeader>)> = Vec::new();
-        engine.scan(&lfrom, &lto, true, &mut |k, v| {
-            let off =
-                keys::offset_of(k).ok_or_else(|| StorageError::Corrupt("short log key".into()))?;
-            let ok = stored_batch_ok(off, &v);
-            tail.push((
-                off,
-                if ok {
-                    BatchHeader::parse(&v).ok()
-                } else {
-                    None
-                },
-            ));
-            Ok(tail.len() < TAIL_CHECK || !ok)
-        })?;
-        tail.reverse();
-        // Forward over the window: intact and contiguous, else cut there.
-        let mut cut: Option<i64> = None;
-        let mut end: Option<i64> = None;
-        for (off, h) in &tail {
-            match h {
-                Some(h) if end.is_none_or(|e| e == *off) => end = Some(h.last_offset() + 1),
-                _ => {
-                    cut = Some(*off);
-                    break;
-                }
-            }
-        }
-        let log_end = match (cut, end) {
-            (Some(c), _) => c,
-            (None, Some(e)) => e,
-            (None, None) => log_start,
-        }
-        .max(log_start);
-
-        let mut repair = WriteBatch::default();
-        if let Some(c) = cut {
-            tracing::warn!(
-                topic,
-                partition,
-                from_offset = c,
-                "dropping a torn or corrupt log tail at open"
-            );
-            for tag in [LOG, INDEX] {
-                let (_, to) = keys::prefix_range(&keys::partition_prefix(tag, pid));
-                engine.scan(&keys::offset_key(tag, pid, c), &to, false, &mut |k, _| {
-                    repair.delete(k.to_vec());
-                    Ok(true)
-                })?;
-            }
-            // Time entries of the dropped batches (keyed by ts, so scan all).
-            let (tfrom, tto) = keys::prefix_range(&keys::partition_prefix(TIME, pid));
-            engine.scan(&tfrom, &tto, false, &mut |k, _| {
-                if keys::time_key_parts(k).is_some_and(|(_, base)| base >= c) {
-                    repair.delete(k.to_vec());
-                }
-                Ok(true)
-            })?;
-        } else {
-            // Index entries without a batch (cannot happen with atomic
-            // writes, but cheap to make sure the index never runs ahead).
-            let (_, to) = keys::prefix_range(&keys::partition_prefix(INDEX, pid));
-            engine.scan(
-                &keys::offset_key(INDEX, pid, log_end),
-                &to,
-                false,
-                &mut |k, _| {
-                    repair.delete(k.to_vec());
-                    Ok(true)
-                },
-            )?;
-        }
-
-        // Running max: the highest live time entry.
-        let mut running_max_ts = i64::MIN;
-        let (tfrom, tto) = keys::prefix_range(&keys::partition_prefix(TIME, pid));
-        engine.scan(&tfrom, &tto, true, &mut |k, v| {
-            let Some((ts, base)) = keys::time_key_parts(k) else {
-                return Ok(true);
-            };
-            let last = decode_i64(&v)?;
-            if last >= log_start && base < log_end {
-                running_max_ts = ts;
-                return Ok(false);
-            }
-            Ok(true)
-        })?;
-
-        // Size of the live batches.
-        let mut size = 0u64;
-        engine.scan(
-            &keys::offset_key(INDEX, pid, 0),
-            &keys::offset_key(INDEX, pid, log_end),
-            false,
-            &mut |k, v| {
-                let e = IndexEntry::decode(k, &v)?;
-                if e.last() >= log_start {
-                    size += u64::from(e.size);
-                }
-                Ok(true)
-            },
-        )?;
-
-        // Producer state, forgetting batches of a dropped tail.
-        let mut producers = HashMap::new();
-        let (pfrom, pto) = keys::prefix_range(&keys::partition_prefix(PRODUCER, pid));
-        engine.scan(&pfrom, &pto, false, &mut |k, v| {
-            let id = keys::offset_of(k)
-                .ok_or_else(|| StorageError::Corrupt("short producer key".into()))?;
-            let mut st = ProducerState::decode(&v)?;
-            let before = st.batches.len();
-            st.batches.retain(|b| b.base_offset < log_end);
-            if st.batches.is_empty() {
-                // Nothing left to check a sequence against: treat as new.
-                repair.delete(k.to_vec());
-            } else {
-                if st.batches.len() != before {
-                    repair.put(k.to_vec(), st.encode());
-                }
-                producers.insert(id, st);
-            }
-            Ok(true)
-        })?;
-
-        if !repair.is_empty() {
-            engine.write(repair)?;
-            log.shared.mark_dirty();
-        }
-        log.log_start.store(log_start, Ordering::Release);
-        log.log_end.store(log_end, Ordering::Release);
-        log.size.store(size, Ordering::Release);
+        lid: u32,
+        dir: PathBuf,
+        ckpt: Option<CheckpointRec>,
+        producers: HashMap<i64, ProducerState>,
+        clean: bool,
+    ) -> Result<Arc<PartitionLog>> {
+        let log = PartitionLog::new(Arc::clone(&shared), topic, partition, lid, dir);
         {
             let mut st = lock(&log.state);
-            st.running_max_ts = running_max_ts;
+            if let Some(c) = &ckpt {
+                st.segs.clone_from(&c.segs);
+                st.bytes_since_index = c.bytes_since_index;
+                st.last_index_ts = c.last_index_ts;
+                log.log_start.store(c.log_start, Ordering::Release);
+                log.log_end.store(c.recovery_offset, Ordering::Release);
+                log.size
+                    .store(c.segs.iter().map(|s| s.size).sum(), Ordering::Release);
+            }
             st.producers = producers;
         }
+        if !clean {
+            if let Err(e) = log.recover(ckpt.as_ref()) {
+                match e {
+                    StorageError::Corrupt(msg) => {
+                        tracing::error!(topic, partition, reason = %msg, "partition quarantined: its log is damaged before its end; it is left as found and refuses reads and writes");
+                        let _ = log.quarantined.set(msg);
+                    }
+                    other => return Err(other),
+                }
+            }
+        }
+        let log = Arc::new(log);
+        shared.register_log(&log);
         Ok(log)
     }
 
@@ -341,43 +379,85 @@ impl PartitionLog {
         self.partition
     }
 
-    pub(crate) fn pid(&self) -> u32 {
-        self.pid
+    pub(crate) fn lid(&self) -> u32 {
+        self.lid
+    }
+
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn seg_path(&self, base: i64) -> PathBuf {
+        self.dir.join(segment_file_name(base))
     }
 
     /// Marks the partition deleted: later appends and reads get
     /// `UnknownTopic`, and long-polls are woken so they notice.
     pub(crate) fn mark_deleted(&self) {
         // Under the append lock, so no append is half-way when we return.
-        let _st = lock(&self.state);
+        let st = lock(&self.state);
         self.deleted.store(true, Ordering::Release);
-        drop(_st);
+        drop(st);
+        self.shared.unregister_log(self.lid);
         self.wake_waiters();
     }
 
     fn check_live(&self) -> Result<()> {
         if self.deleted.load(Ordering::Acquire) {
-            Err(StorageError::UnknownTopic)
-        } else {
-            Ok(())
+            return Err(StorageError::UnknownTopic);
         }
+        if let Some(why) = self.quarantined.get() {
+            return Err(StorageError::Corrupt(format!(
+                "partition {}-{} is quarantined: {why}",
+                self.topic, self.partition
+            )));
+        }
+        Ok(())
     }
 
+    /// Why the partition refuses service after recovery, if it does.
+    pub fn quarantine_reason(&self) -> Option<&str> {
+        self.quarantined.get().map(String::as_str)
+    }
+
+    // ---------------------------------------------------------------- append
+
     /// Appends ONE client record batch v2, already validated by the caller
-    /// (`gregor_protocol::records::validate_client_batch`).
+    /// (`gregor_protocol::records::validate_client_batch`). Parses the
+    /// header; see [`PartitionLog::append_parsed`].
+    pub fn append(&self, batch: impl AsRef<[u8]>, opts: AppendOptions) -> Result<AppendOutcome> {
+        let batch = batch.as_ref();
+        let h = BatchHeader::parse(batch)?;
+        self.append_parsed(batch, h, opts)
+    }
+
+    /// Appends a batch whose header the caller parsed.
     ///
-    /// Assigns base offset = log end offset and patches it and the leader
-    /// epoch in place (outside the CRC); for LogAppendTime stamps the time
-    /// and recomputes the CRC. Idempotent batches (`producer_id >= 0`) are
+    /// Assigns base offset = log end offset and writes the batch with it
+    /// and the leader epoch patched in (outside the CRC); for LogAppendTime
+    /// stamps the time and recomputes the CRC over the patched header and
+    /// the untouched body. The body is written from the caller's buffer:
+    /// no copy of the records. Idempotent batches (`producer_id >= 0`) are
     /// checked as Kafka's `ProducerStateManager` does: an older epoch is
     /// `InvalidProducerEpoch`; a retry of one of the last 5 batches returns
     /// the original offset with `duplicate: true` and writes nothing; a gap
-    /// is `OutOfOrderSequence`. The batch, its index entries and the producer
-    /// state go in one atomic write; then the log end advances and waiters
-    /// are woken. Not durable until [`crate::Store::sync`].
-    pub fn append(&self, mut batch: Vec<u8>, opts: AppendOptions) -> Result<AppendOutcome> {
+    /// is `OutOfOrderSequence`. Then the log end advances and waiters are
+    /// woken. Durable once [`crate::Store::sync`] resolves.
+    pub fn append_parsed(
+        &self,
+        batch: &[u8],
+        mut h: BatchHeader,
+        opts: AppendOptions,
+    ) -> Result<AppendOutcome> {
         self.shared.check_writable()?;
-        let mut h = BatchHeader::parse(&batch)?;
+        if batch.len() < BATCH_HEADER_LEN || h.total_len() != batch.len() {
+            return Err(StorageError::InvalidBatch(
+                gregor_protocol::BatchError::Truncated {
+                    needed: h.total_len().max(BATCH_HEADER_LEN),
+                    have: batch.len(),
+                },
+            ));
+        }
         let mut st = lock(&self.state);
         self.check_live()?;
 
@@ -396,50 +476,60 @@ impl PartitionLog {
         }
 
         let base = self.log_end.load(Ordering::Acquire);
-        records::set_base_offset(&mut batch, base);
-        records::set_leader_epoch(&mut batch, opts.leader_epoch);
+        let mut head = [0u8; BATCH_HEADER_LEN];
+        head.copy_from_slice(&batch[..BATCH_HEADER_LEN]);
+        records::set_base_offset(&mut head, base);
+        records::set_leader_epoch(&mut head, opts.leader_epoch);
         if let Some(now) = opts.log_append_time_ms {
-            records::set_log_append_time(&mut batch, now);
+            // The CRC covers attributes onwards: the patched header part,
+            // then the body as it is.
+            records::set_log_append_time(&mut head, now);
+            let crc =
+                crc32c::crc32c_append(crc32c::crc32c(&head[21..]), &batch[BATCH_HEADER_LEN..]);
+            head[17..21].copy_from_slice(&crc.to_be_bytes());
             h.max_timestamp = now;
         }
         h.base_offset = base;
-        let entry = IndexEntry {
-            base,
-            last_offset_delta: h.last_offset_delta,
-            max_ts: h.max_timestamp,
-            size: u32::try_from(batch.len()).map_err(|_| {
-                StorageError::Engine(format!("batch of {} bytes is too large", batch.len()))
-            })?,
+        let len = to_u64(batch.len());
+        let now = now_ms();
+
+        // Roll when the active segment is full or old (never while empty).
+        let roll = match st.segs.last() {
+            None => true,
+            Some(a) => {
+                a.size > 0
+                    && (a.size.saturating_add(len) > opts.segment_bytes
+                        || now.saturating_sub(a.created_ms) >= opts.segment_ms)
+            }
         };
-
-        let mut wb = WriteBatch::default();
-        wb.put(keys::offset_key(INDEX, self.pid, base), entry.encode());
-        let raises_max = entry.max_ts > st.running_max_ts;
-        if raises_max {
-            wb.put(
-                keys::time_key(self.pid, entry.max_ts, base),
-                entry.last().to_be_bytes().to_vec(),
-            );
+        if roll {
+            self.roll(&mut st, base, now)?;
         }
-        let new_producer =
-            idempotent.then(|| producer::updated(st.producers.get(&h.producer_id), &h, base));
-        if let Some(p) = &new_producer {
-            wb.put(keys::producer_key(self.pid, h.producer_id), p.encode());
+        let Some(active) = st.segs.last().copied() else {
+            return Err(StorageError::Engine(
+                "no active segment after a roll".into(),
+            ));
+        };
+        let file = self.shared.files.get(&self.seg_path(active.base), roll)?;
+        if let Err(e) = file.write_all_at(&[&head, &batch[BATCH_HEADER_LEN..]], active.size) {
+            // Part of the batch may be in the file: nothing after it may
+            // be trusted, so refuse everything (fjall does the same).
+            self.shared.poison("segment write", &e);
+            return Err(e.into());
         }
-        wb.put(keys::offset_key(LOG, self.pid, base), batch);
-        self.shared.engine.write(wb)?;
-
-        // Committed: now publish.
-        if raises_max {
-            st.running_max_ts = entry.max_ts;
+        self.shared.unsynced_file(&file);
+        let pos = active.size;
+        let last = h.last_offset();
+        self.note_batch(&mut st, &h, pos, len, now);
+        if idempotent {
+            let next = producer::updated(st.producers.get(&h.producer_id), &h, base);
+            st.producers.insert(h.producer_id, next);
+            st.dirty_producers.insert(h.producer_id);
         }
-        if let Some(p) = new_producer {
-            st.producers.insert(h.producer_id, p);
-        }
-        self.size.fetch_add(u64::from(entry.size), Ordering::AcqRel);
-        self.log_end.store(entry.last() + 1, Ordering::Release);
-        self.shared.mark_dirty();
+        self.size.fetch_add(len, Ordering::AcqRel);
+        self.log_end.store(last + 1, Ordering::Release);
         drop(st);
+        self.shared.mark_ckpt_dirty();
         self.wake_waiters();
         Ok(AppendOutcome {
             base_offset: base,
@@ -449,11 +539,181 @@ impl PartitionLog {
         })
     }
 
+    /// Migration from format 1: writes a stored batch as it is (offsets
+    /// already assigned) after the last one.
+    pub(crate) fn migrate_batch(&self, batch: &[u8]) -> Result<()> {
+        let h = BatchHeader::parse(batch)?;
+        if h.total_len() != batch.len() {
+            return Err(StorageError::Corrupt(format!(
+                "format 1 batch at offset {} is cut short",
+                h.base_offset
+            )));
+        }
+        let mut st = lock(&self.state);
+        let now = now_ms();
+        if st.segs.is_empty() {
+            // Retention may have removed the first batches.
+            self.log_end.store(h.base_offset, Ordering::Release);
+            self.roll(&mut st, h.base_offset, now)?;
+        }
+        let end = self.log_end.load(Ordering::Acquire);
+        if h.base_offset != end {
+            return Err(StorageError::Corrupt(format!(
+                "format 1 batch at offset {} where {end} was expected",
+                h.base_offset
+            )));
+        }
+        let Some(active) = st.segs.last().copied() else {
+            return Err(StorageError::Engine("no active segment".into()));
+        };
+        let file = self.shared.files.get(&self.seg_path(active.base), false)?;
+        file.write_all_at(&[batch], active.size)?;
+        self.shared.unsynced_file(&file);
+        let len = to_u64(batch.len());
+        self.note_batch(&mut st, &h, active.size, len, now);
+        self.size.fetch_add(len, Ordering::AcqRel);
+        self.log_end.store(h.last_offset() + 1, Ordering::Release);
+        Ok(())
+    }
+
+    /// Migration from format 1: the log start it had.
+    pub(crate) fn set_migrated_log_start(&self, log_start: i64) {
+        let st = lock(&self.state);
+        let first = st.segs.first().map_or(0, |s| s.base);
+        let end = self.log_end.load(Ordering::Acquire);
+        self.log_start
+            .store(log_start.max(first).min(end), Ordering::Release);
+    }
+
+    /// Starts a new active segment at `base`.
+    fn roll(&self, st: &mut LogState, base: i64, now: i64) -> Result<()> {
+        if st.segs.is_empty() {
+            self.shared.fs.create_dir_all(&self.dir)?;
+            // The data dir must name the new partition directory.
+            self.shared.unsynced_dir(&self.shared.root);
+        }
+        // Create now, so that the directory fsync below covers it.
+        let f = self.shared.files.get(&self.seg_path(base), true)?;
+        self.shared.unsynced_file(&f);
+        self.shared.unsynced_dir(&self.dir);
+        st.segs.push(SegInfo::new(base, now));
+        st.dirty = true;
+        Ok(())
+    }
+
+    /// Accounts a batch just written at `pos` of the active segment:
+    /// segment summary, sparse indexes.
+    fn note_batch(&self, st: &mut LogState, h: &BatchHeader, pos: u64, len: u64, _now: i64) {
+        let Some(a) = st.segs.last_mut() else { return };
+        a.size += len;
+        a.last_offset = h.last_offset();
+        if h.max_timestamp > a.max_ts {
+            a.max_ts = h.max_timestamp;
+            a.max_ts_offset = h.base_offset;
+        }
+        let seg_base = a.base;
+        // An index entry at each segment start and then at most every
+        // index interval, as Kafka's `index.interval.bytes`.
+        let due = pos == 0 || st.bytes_since_index >= self.shared.index_interval;
+        if due {
+            st.bytes_since_index = 0;
+            let running = st.segs.iter().map(|s| s.max_ts).max().unwrap_or(i64::MIN);
+            let time = (running > st.last_index_ts).then_some((running, h.base_offset));
+            if time.is_some() {
+                st.last_index_ts = running;
+            }
+            if self.shared.direct_index {
+                let mut wb = WriteBatch::default();
+                wb.put(
+                    keys::offset_key(INDEX, self.lid, h.base_offset),
+                    index_value(seg_base, pos),
+                );
+                if let Some((ts, off)) = time {
+                    wb.put(keys::time_key(self.lid, ts), off.to_be_bytes().to_vec());
+                }
+                // A memory engine write cannot fail.
+                let _ = self.shared.engine.write(wb);
+            } else {
+                st.tail_index.push((h.base_offset, seg_base, pos));
+                if let Some(t) = time {
+                    st.tail_time.push(t);
+                }
+            }
+        }
+        st.bytes_since_index += len;
+        st.dirty = true;
+    }
+
+    // ------------------------------------------------------------ checkpoint
+
+    /// What a checkpoint must write, if the partition changed (or `force`).
+    pub(crate) fn snapshot(&self, force: bool) -> Option<Snapshot> {
+        if self.deleted.load(Ordering::Acquire) || self.quarantined.get().is_some() {
+            return None;
+        }
+        let mut st = lock(&self.state);
+        if !st.dirty && !force {
+            return None;
+        }
+        st.dirty = false;
+        let producers = st
+            .dirty_producers
+            .drain()
+            .collect::<Vec<_>>()
+            .into_iter()
+            .filter_map(|id| st.producers.get(&id).map(|p| (id, p.encode())))
+            .collect();
+        Some(Snapshot {
+            rec: CheckpointRec {
+                log_start: self.log_start.load(Ordering::Acquire),
+                recovery_offset: self.log_end.load(Ordering::Acquire),
+                bytes_since_index: st.bytes_since_index,
+                last_index_ts: st.last_index_ts,
+                segs: st.segs.clone(),
+            },
+            index: st.tail_index.clone(),
+            time: st.tail_time.clone(),
+            producers,
+            expired: std::mem::take(&mut st.expired_producers),
+        })
+    }
+
+    /// The engine writes of a snapshot.
+    pub(crate) fn checkpoint_writes(&self, s: &Snapshot, wb: &mut WriteBatch) {
+        for (off, seg, pos) in &s.index {
+            wb.put(
+                keys::offset_key(INDEX, self.lid, *off),
+                index_value(*seg, *pos),
+            );
+        }
+        for (ts, off) in &s.time {
+            wb.put(keys::time_key(self.lid, *ts), off.to_be_bytes().to_vec());
+        }
+        for (id, v) in &s.producers {
+            wb.put(keys::producer_key(self.lid, *id), v.clone());
+        }
+        for id in &s.expired {
+            wb.delete(keys::producer_key(self.lid, *id));
+        }
+        wb.put(keys::checkpoint_key(self.lid), s.rec.encode());
+    }
+
+    /// The snapshot is durable: its tail entries now live in the engine.
+    pub(crate) fn checkpoint_done(&self, s: &Snapshot) {
+        let mut st = lock(&self.state);
+        let upto = s.rec.recovery_offset;
+        st.tail_index.retain(|e| e.0 >= upto);
+        st.tail_time.retain(|e| e.1 >= upto);
+    }
+
+    // ------------------------------------------------------------------ read
+
     /// Stored batches from the one CONTAINING `offset`: whole batches,
     /// at most `max_bytes` in total, except that the first batch is always
-    /// returned even if larger (KIP-74). `offset == high watermark` gives no
-    /// batches; below the log start or above the high watermark is
-    /// `OffsetOutOfRange`. The batches share the engine's buffers (no copy).
+    /// returned even if larger (KIP-74); one segment at a time. `offset ==
+    /// high watermark` gives no batches; below the log start or above the
+    /// high watermark is `OffsetOutOfRange`. The batches are slices of one
+    /// buffer read from the segment file.
     pub fn read(&self, offset: i64, max_bytes: usize) -> Result<ReadResult> {
         self.check_live()?;
         let hw = self.log_end.load(Ordering::Acquire);
@@ -472,35 +732,108 @@ impl PartitionLog {
         if offset == hw {
             return Ok(out);
         }
-        let engine = &*self.shared.engine;
-        // The batch containing `offset` is the last one based at or before it.
-        let start = match engine.first(
-            &keys::offset_key(LOG, self.pid, 0),
-            &keys::offset_key(LOG, self.pid, offset + 1),
-            true,
-        )? {
-            Some((k, v)) if header_of(&v)?.last_offset() >= offset => {
-                keys::offset_of(&k).unwrap_or(offset)
-            }
-            _ => offset,
+        let Some((seg, mut pos)) = self.locate(offset)? else {
+            return Ok(out);
         };
-        let mut total = 0usize;
-        // Keys below the high watermark snapshot only: a batch written but
-        // not yet published is not served.
-        engine.scan(
-            &keys::offset_key(LOG, self.pid, start),
-            &keys::offset_key(LOG, self.pid, hw),
-            false,
-            &mut |_, v| {
-                if !out.batches.is_empty() && total + v.len() > max_bytes {
-                    return Ok(false);
-                }
-                total += v.len();
-                out.batches.push(v);
-                Ok(total < max_bytes)
-            },
-        )?;
+        let file = self.shared.files.get(&self.seg_path(seg.base), false)?;
+        let end = seg.size;
+        // Step over the batches that end before `offset` (at most an index
+        // interval's worth), reading only their headers.
+        let mut hdr = [0u8; STEP_HEADER];
+        let first_len = loop {
+            if pos >= end {
+                return Ok(out);
+            }
+            let n = file.read_at(&mut hdr, pos)?;
+            let Some((_, total, last)) = step(&hdr[..n]) else {
+                return Err(StorageError::Corrupt(format!(
+                    "{}: no batch header at position {pos}",
+                    self.seg_path(seg.base).display()
+                )));
+            };
+            if last >= offset {
+                break total;
+            }
+            pos += total;
+        };
+        let avail = end - pos;
+        let want = if to_u64(max_bytes) <= first_len {
+            first_len
+        } else {
+            to_u64(max_bytes).min(avail)
+        }
+        .min(avail);
+        let mut buf = vec![0u8; to_usize(want)];
+        let n = file.read_at(&mut buf, pos)?;
+        buf.truncate(n);
+        let buf = Bytes::from(buf);
+        let mut at = 0usize;
+        let mut next = None;
+        for (h, range) in records::batches(&buf) {
+            if h.base_offset >= hw || (at > 0 && range.end > max_bytes) {
+                break;
+            }
+            at = range.end;
+            next = Some(h.last_offset() + 1);
+            out.batches.push(buf.slice(range));
+            if at >= max_bytes {
+                break;
+            }
+        }
+        if out.batches.is_empty() && first_len > 0 {
+            return Err(StorageError::Corrupt(format!(
+                "{}: unreadable batch at position {pos}",
+                self.seg_path(seg.base).display()
+            )));
+        }
+        if let Some(next) = next {
+            lock(&self.state).read_hint = Some((next, seg.base, pos + to_u64(at)));
+        }
         Ok(out)
+    }
+
+    /// The segment holding `offset` (with its size as of now) and a
+    /// position at or before the batch containing it.
+    fn locate(&self, offset: i64) -> Result<Option<(SegInfo, u64)>> {
+        let (seg, hint) = {
+            let st = lock(&self.state);
+            let i = st.segs.partition_point(|s| s.last_offset < offset);
+            let Some(seg) = st.segs.get(i).copied() else {
+                return Ok(None);
+            };
+            let mut hint = None;
+            if let Some((next, base, pos)) = st.read_hint {
+                if base == seg.base && next <= offset {
+                    hint = Some((next, pos));
+                }
+            }
+            // Newest entries first: the tail is in offset order.
+            let j = st.tail_index.partition_point(|e| e.0 <= offset);
+            if let Some(&(o, base, pos)) = j.checked_sub(1).and_then(|j| st.tail_index.get(j)) {
+                if base == seg.base && hint.is_none_or(|(n, _)| o > n) {
+                    hint = Some((o, pos));
+                }
+            }
+            (seg, hint)
+        };
+        if let Some((_, pos)) = hint {
+            return Ok(Some((seg, pos)));
+        }
+        // The engine's sparse index: the last entry at or before `offset`
+        // within this segment.
+        let found = self.shared.engine.first(
+            &keys::offset_key(INDEX, self.lid, seg.base),
+            &keys::offset_key(INDEX, self.lid, offset.saturating_add(1)),
+            true,
+        )?;
+        let pos = match found {
+            Some((_, v)) => match decode_index(&v) {
+                Some((base, pos)) if base == seg.base => pos,
+                _ => 0,
+            },
+            None => 0,
+        };
+        Ok(Some((seg, pos)))
     }
 
     /// Offset the next append gets; on a single node, the high watermark.
@@ -513,9 +846,14 @@ impl PartitionLog {
         self.log_start.load(Ordering::Acquire)
     }
 
-    /// Bytes of the live batches.
+    /// Bytes of the kept segments.
     pub fn size_bytes(&self) -> u64 {
         self.size.load(Ordering::Acquire)
+    }
+
+    /// Number of segment files (tests, DescribeLogDirs).
+    pub fn segment_count(&self) -> usize {
+        lock(&self.state).segs.len()
     }
 
     /// ListOffsets by timestamp: the first record with timestamp >= `ts`
@@ -526,42 +864,49 @@ impl PartitionLog {
         self.check_live()?;
         let hw = self.log_end.load(Ordering::Acquire);
         let ls = self.log_start.load(Ordering::Acquire);
-        let engine = &*self.shared.engine;
-        // First live time entry at or after ts: the first batch whose
-        // timestamps can reach ts (every batch before it stays below).
-        let (_, tto) = keys::prefix_range(&keys::partition_prefix(TIME, self.pid));
-        let mut from_base = None;
-        engine.scan(
-            &keys::time_key(self.pid, ts, 0),
-            &tto,
-            false,
-            &mut |k, v| {
-                let Some((_, base)) = keys::time_key_parts(k) else {
-                    return Ok(true);
-                };
-                if decode_i64(&v)? >= ls && base < hw {
-                    from_base = Some(base);
-                    return Ok(false);
-                }
-                Ok(true)
-            },
-        )?;
-        let Some(from_base) = from_base else {
-            return Ok(None);
+        // The first segment that reaches `ts`; the time index then narrows
+        // the start to the last index point whose running max is below it.
+        let (seg_from, tail_from) = {
+            let st = lock(&self.state);
+            let Some(seg) = st.segs.iter().find(|s| s.max_ts >= ts && s.size > 0) else {
+                return Ok(None);
+            };
+            let j = st.tail_time.partition_point(|e| e.0 < ts);
+            (
+                seg.base,
+                j.checked_sub(1)
+                    .and_then(|j| st.tail_time.get(j))
+                    .map(|e| e.1),
+            )
         };
-        // Normally found in that batch; keep walking if its header's max
-        // timestamp was not borne out by its records.
-        let mut found = None;
-        engine.scan(
-            &keys::offset_key(LOG, self.pid, from_base),
-            &keys::offset_key(LOG, self.pid, hw),
-            false,
-            &mut |_, v| {
-                found = first_in_batch(&v, ts, ls, max_inflated);
-                Ok(found.is_none())
-            },
-        )?;
-        Ok(found)
+        let engine_from = if tail_from.is_some() {
+            None
+        } else {
+            let (tfrom, _) = keys::prefix_range(&keys::partition_prefix(TIME, self.lid));
+            self.shared
+                .engine
+                .first(&tfrom, &keys::time_key(self.lid, ts), true)?
+                .and_then(|(_, v)| Some(i64::from_be_bytes(v.as_ref().try_into().ok()?)))
+        };
+        let mut at = seg_from
+            .max(ls)
+            .max(tail_from.or(engine_from).unwrap_or(i64::MIN));
+        while at < hw {
+            let r = self.read(at, 1 << 20)?;
+            if r.batches.is_empty() {
+                break;
+            }
+            for b in &r.batches {
+                let h = BatchHeader::parse(b)?;
+                at = h.last_offset() + 1;
+                if h.max_timestamp >= ts {
+                    if let Some(found) = first_in_batch(b, ts, ls, max_inflated) {
+                        return Ok(Some(found));
+                    }
+                }
+            }
+        }
+        Ok(None)
     }
 
     /// ListOffsets MAX_TIMESTAMP (-3): offset and timestamp of the record
@@ -569,29 +914,59 @@ impl PartitionLog {
     /// Inflates at most `max_inflated` bytes, as [`Self::offset_for_timestamp`].
     pub fn max_timestamp(&self, max_inflated: usize) -> Result<Option<(i64, i64)>> {
         self.check_live()?;
-        let hw = self.log_end.load(Ordering::Acquire);
         let ls = self.log_start.load(Ordering::Acquire);
-        let engine = &*self.shared.engine;
-        let (tfrom, tto) = keys::prefix_range(&keys::partition_prefix(TIME, self.pid));
-        let mut top = None;
-        engine.scan(&tfrom, &tto, true, &mut |k, v| {
-            let Some((ts, base)) = keys::time_key_parts(k) else {
-                return Ok(true);
-            };
-            if decode_i64(&v)? >= ls && base < hw {
-                top = Some((ts, base));
-                return Ok(false);
+        let hw = self.log_end.load(Ordering::Acquire);
+        // (max ts, base offset of its batch) over the segment summaries;
+        // the first segment's summary may count batches below the log
+        // start (DeleteRecords cuts inside segments): its live part is
+        // read instead.
+        let (mut top, straddling) = {
+            let st = lock(&self.state);
+            let mut top: Option<(i64, i64)> = None;
+            let mut straddling = None;
+            for s in st.segs.iter().filter(|s| s.size > 0 && s.last_offset >= ls) {
+                if s.base < ls && s.max_ts_offset < ls {
+                    straddling = Some(s.last_offset);
+                    continue;
+                }
+                if top.is_none_or(|(t, _)| s.max_ts > t) {
+                    top = Some((s.max_ts, s.max_ts_offset.max(ls)));
+                }
             }
-            Ok(true)
-        })?;
+            (top, straddling)
+        };
+        if let Some(last) = straddling {
+            let mut at = ls;
+            let mut best: Option<(i64, i64)> = None;
+            while at <= last && at < hw {
+                let r = self.read(at, 1 << 20)?;
+                if r.batches.is_empty() {
+                    break;
+                }
+                for b in &r.batches {
+                    let h = BatchHeader::parse(b)?;
+                    at = h.last_offset() + 1;
+                    if best.is_none_or(|(t, _)| h.max_timestamp > t) {
+                        best = Some((h.max_timestamp, h.base_offset.max(ls)));
+                    }
+                }
+            }
+            // Earlier segment first: on a tie its record comes first.
+            if let Some((t, o)) = best {
+                if top.is_none_or(|(tt, _)| t >= tt) {
+                    top = Some((t, o));
+                }
+            }
+        }
         let Some((ts, base)) = top else {
             return Ok(None);
         };
-        let Some(batch) = engine.get(&keys::offset_key(LOG, self.pid, base))? else {
-            return Ok(None);
-        };
+        let r = self.read(base, 1)?;
         Ok(Some(
-            first_in_batch(&batch, ts, ls, max_inflated).unwrap_or((base.max(ls), ts)),
+            r.batches
+                .first()
+                .and_then(|b| first_in_batch(b, ts, ls, max_inflated))
+                .unwrap_or((base, ts)),
         ))
     }
 
@@ -609,6 +984,9 @@ impl PartitionLog {
 
     fn wake_waiters(&self) {
         let mut ws = lock(&self.waiters);
+        if ws.is_empty() {
+            return;
+        }
         ws.retain(|w| match w.upgrade() {
             Some(n) => {
                 n.notify_one();
@@ -618,11 +996,12 @@ impl PartitionLog {
         });
     }
 
-    /// DeleteRecords: moves the log start to `offset` and deletes the whole
-    /// batches below it (a batch straddling `offset` stays; reads honour the
-    /// new log start at once). `offset` above the high watermark (or
-    /// negative) is `OffsetOutOfRange`; at or below the log start it changes
-    /// nothing. Returns the new log start.
+    // ------------------------------------------------------------- retention
+
+    /// DeleteRecords: moves the log start to `offset` (durably, before
+    /// returning) and deletes the segments wholly below it. `offset` above
+    /// the high watermark (or negative) is `OffsetOutOfRange`; at or below
+    /// the log start it changes nothing. Returns the new log start.
     pub fn delete_records_before(&self, offset: i64) -> Result<i64> {
         self.shared.check_writable()?;
         let _r = lock(&self.retention);
@@ -638,15 +1017,28 @@ impl PartitionLog {
         if offset <= ls {
             return Ok(ls);
         }
-        self.advance_log_start(offset)?;
+        let doomed = {
+            let mut st = lock(&self.state);
+            self.log_start.store(offset, Ordering::Release);
+            let n = st.segs.len();
+            let k = st
+                .segs
+                .iter()
+                .take(n.saturating_sub(1))
+                .take_while(|s| s.last_offset < offset)
+                .count();
+            self.drop_segments(&mut st, k)
+        };
+        self.finish_deletion(&doomed, offset)?;
         Ok(offset)
     }
 
-    /// Time and size retention: deletes whole batches, oldest first, while
-    /// the oldest one's max timestamp is below `now_ms - retention_ms`
-    /// (`retention_ms < 0`: never) or the live size exceeds
-    /// `retention_bytes` (`< 0`: unlimited). Never deletes the last batch.
-    /// Returns the number of records deleted.
+    /// Time and size retention over whole segments, as Kafka: the oldest
+    /// segments go while their newest record is older than `now_ms -
+    /// retention_ms` (`< 0`: never) or while the partition would still hold
+    /// at least `retention_bytes` without them (`< 0`: unlimited). The
+    /// active segment goes too (a new empty one is rolled first) when it
+    /// qualifies. Returns the number of records deleted.
     pub fn enforce_retention(
         &self,
         now_ms: i64,
@@ -659,140 +1051,117 @@ impl PartitionLog {
         }
         let _r = lock(&self.retention);
         self.check_live()?;
-        let hw = self.log_end.load(Ordering::Acquire);
         let ls = self.log_start.load(Ordering::Acquire);
         let cutoff = now_ms.saturating_sub(retention_ms);
-        let mut remaining = self.size.load(Ordering::Acquire);
-        let mut new_ls = ls;
-        self.shared.engine.scan(
-            &keys::offset_key(INDEX, self.pid, 0),
-            &keys::offset_key(INDEX, self.pid, hw),
-            false,
-            &mut |k, v| {
-                let e = IndexEntry::decode(k, &v)?;
-                if e.last() < ls {
-                    return Ok(true); // stale, already accounted for
+        let (doomed, new_ls) = {
+            let mut st = lock(&self.state);
+            let mut remaining = self.size.load(Ordering::Acquire);
+            let mut k = 0;
+            for s in &st.segs {
+                if s.size == 0 {
+                    break;
                 }
-                if e.last() + 1 >= hw {
-                    return Ok(false); // the last batch always stays
-                }
-                let time_breach = retention_ms >= 0 && e.max_ts < cutoff;
-                let size_breach = u64::try_from(retention_bytes).is_ok_and(|max| remaining > max);
+                let time_breach = retention_ms >= 0 && s.max_ts < cutoff;
+                let size_breach = u64::try_from(retention_bytes)
+                    .is_ok_and(|max| remaining.saturating_sub(s.size) >= max);
                 if !(time_breach || size_breach) {
-                    return Ok(false);
+                    break;
                 }
-                remaining = remaining.saturating_sub(u64::from(e.size));
-                new_ls = e.last() + 1;
-                Ok(true)
-            },
-        )?;
-        if new_ls <= ls {
-            return Ok(0);
-        }
-        self.advance_log_start(new_ls)?;
+                remaining -= s.size;
+                k += 1;
+            }
+            if k == 0 {
+                return Ok(0);
+            }
+            if k == st.segs.len() {
+                // Kafka rolls so that the active segment can go too.
+                let end = self.log_end.load(Ordering::Acquire);
+                self.roll(&mut st, end, now_ms)?;
+            }
+            let new_ls = st.segs[k].base.max(ls);
+            self.log_start.store(new_ls, Ordering::Release);
+            (self.drop_segments(&mut st, k), new_ls)
+        };
+        self.finish_deletion(&doomed, new_ls)?;
         Ok(u64::try_from(new_ls - ls).unwrap_or(0))
     }
 
-    /// Persists `new_ls` as the log start (with a rebuilt time index for the
-    /// survivors, in the same write), then deletes the dead batches in
-    /// chunks. Caller holds the retention lock; `new_ls` is in (ls, hw].
-    fn advance_log_start(&self, new_ls: i64) -> Result<()> {
-        let engine = &*self.shared.engine;
-        let old_ls = self.log_start.load(Ordering::Acquire);
+    /// Removes the first `k` segments from the list (the caller has moved
+    /// the log start past them).
+    fn drop_segments(&self, st: &mut LogState, k: usize) -> Vec<SegInfo> {
+        let doomed: Vec<SegInfo> = st.segs.drain(..k).collect();
+        let freed: u64 = doomed.iter().map(|s| s.size).sum();
+        self.size.fetch_sub(
+            freed.min(self.size.load(Ordering::Acquire)),
+            Ordering::AcqRel,
+        );
+        st.read_hint = None;
+        let first = st.segs.first().map_or(i64::MAX, |s| s.base);
+        st.tail_index.retain(|e| e.0 >= first);
+        st.dirty = true;
+        doomed
+    }
 
-        // Batches wholly below the new start, stale ones included (left by
-        // a crash during an earlier run), and where the survivors begin.
-        let mut doomed: Vec<IndexEntry> = Vec::new();
-        let mut survivors_from = new_ls;
-        engine.scan(
-            &keys::offset_key(INDEX, self.pid, 0),
-            &keys::offset_key(INDEX, self.pid, i64::MAX),
-            false,
-            &mut |k, v| {
-                let e = IndexEntry::decode(k, &v)?;
-                if e.last() < new_ls {
-                    doomed.push(e);
-                    Ok(true)
-                } else {
-                    survivors_from = e.base;
-                    Ok(false)
-                }
-            },
-        )?;
-        let freed: u64 = doomed
-            .iter()
-            .filter(|e| e.last() >= old_ls)
-            .map(|e| u64::from(e.size))
-            .sum();
-
-        {
-            let mut st = lock(&self.state);
-            let log_end = self.log_end.load(Ordering::Acquire);
-            // The time index must again hold exactly the batches that raise
-            // the running max counted from the new log start. Entries from
-            // the first live one on are still right (it beats everything
-            // before it); the survivors before it need entries of their own.
-            let (tfrom, tto) = keys::prefix_range(&keys::partition_prefix(TIME, self.pid));
-            let mut first_live: Option<i64> = None;
-            engine.scan(&tfrom, &tto, false, &mut |k, v| {
-                let Some((_, base)) = keys::time_key_parts(k) else {
-                    return Ok(true);
-                };
-                if decode_i64(&v)? >= new_ls {
-                    first_live = Some(base);
-                    return Ok(false);
-                }
-                Ok(true)
-            })?;
-            let mut wb = WriteBatch::default();
-            let mut running = i64::MIN;
-            engine.scan(
-                &keys::offset_key(INDEX, self.pid, survivors_from),
-                &keys::offset_key(INDEX, self.pid, first_live.unwrap_or(log_end)),
-                false,
-                &mut |k, v| {
-                    let e = IndexEntry::decode(k, &v)?;
-                    if e.max_ts > running {
-                        running = e.max_ts;
-                        wb.put(
-                            keys::time_key(self.pid, e.max_ts, e.base),
-                            e.last().to_be_bytes().to_vec(),
-                        );
-                    }
-                    Ok(true)
-                },
-            )?;
-            wb.put(keys::log_start_key(self.pid), new_ls.to_be_bytes().to_vec());
-            engine.write(wb)?;
-            if first_live.is_none() {
-                // The max batch itself went: the running max drops.
-                st.running_max_ts = running;
+    /// Makes the new log start and segment list durable, then deletes the
+    /// files and the index entries below `new_ls`. In this order, a crash
+    /// never leaves a checkpoint that names a deleted file.
+    fn finish_deletion(&self, doomed: &[SegInfo], new_ls: i64) -> Result<()> {
+        self.shared.flush_durable(Checkpoint::One(self))?;
+        if doomed.is_empty() {
+            return Ok(());
+        }
+        for s in doomed {
+            let p = self.seg_path(s.base);
+            self.shared.files.forget_under(&p);
+            match self.shared.fs.remove_file(&p) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e.into()),
             }
-            self.log_start.store(new_ls, Ordering::Release);
-            self.size.fetch_sub(
-                freed.min(self.size.load(Ordering::Acquire)),
-                Ordering::AcqRel,
-            );
+        }
+        self.shared.unsynced_dir(&self.dir);
+        self.delete_index_below(new_ls)
+    }
+
+    /// Deletes index and time-index entries below `offset`, in chunks.
+    fn delete_index_below(&self, offset: i64) -> Result<()> {
+        let engine = &*self.shared.engine;
+        let from = keys::offset_key(INDEX, self.lid, 0);
+        let to = keys::offset_key(INDEX, self.lid, offset);
+        loop {
+            let chunk = engine.keys(&from, &to, DELETE_CHUNK)?;
+            if chunk.is_empty() {
+                break;
+            }
+            let mut wb = WriteBatch::default();
+            for k in chunk {
+                wb.delete(k);
+            }
+            engine.write(wb)?;
             self.shared.mark_dirty();
         }
-
-        // The keys of dead batches are unreachable now; remove them in
-        // chunks so appends on other partitions are not stalled.
-        let mut wb = WriteBatch::default();
-        for e in &doomed {
-            wb.delete(keys::offset_key(LOG, self.pid, e.base));
-            wb.delete(keys::offset_key(INDEX, self.pid, e.base));
-            // A batch's own time entry, if it has one, is keyed by its max ts.
-            wb.delete(keys::time_key(self.pid, e.max_ts, e.base));
-            if wb.len() >= DELETE_CHUNK {
-                engine.write(std::mem::take(&mut wb))?;
-                self.shared.mark_dirty();
+        // Time entries are keyed by timestamp; their offsets rise with it.
+        let (tfrom, tto) = keys::prefix_range(&keys::partition_prefix(TIME, self.lid));
+        loop {
+            let mut wb = WriteBatch::default();
+            engine.scan(&tfrom, &tto, false, &mut |k, v| {
+                let off = v
+                    .as_ref()
+                    .try_into()
+                    .map(i64::from_be_bytes)
+                    .unwrap_or(i64::MAX);
+                if off >= offset || wb.len() >= DELETE_CHUNK {
+                    return Ok(false);
+                }
+                wb.delete(k.to_vec());
+                Ok(true)
+            })?;
+            if wb.is_empty() {
+                break;
             }
-        }
-        if !wb.is_empty() {
             engine.write(wb)?;
+            self.shared.mark_dirty();
         }
-        self.shared.mark_dirty();
         Ok(())
     }
 
@@ -813,17 +1182,287 @@ impl PartitionLog {
         if expired.is_empty() {
             return Ok(0);
         }
-        let mut wb = WriteBatch::default();
-        for id in &expired {
-            wb.delete(keys::producer_key(self.pid, *id));
-        }
-        self.shared.engine.write(wb)?;
         for id in &expired {
             st.producers.remove(id);
+            st.dirty_producers.remove(id);
         }
-        self.shared.mark_dirty();
+        if self.shared.direct_index {
+            let mut wb = WriteBatch::default();
+            for id in &expired {
+                wb.delete(keys::producer_key(self.lid, *id));
+            }
+            self.shared.engine.write(wb)?;
+        } else {
+            st.expired_producers.extend(expired.iter().copied());
+            st.dirty = true;
+            self.shared.mark_ckpt_dirty();
+        }
         Ok(expired.len())
     }
+
+    /// Number of producers with state (tests).
+    pub fn producer_count(&self) -> usize {
+        lock(&self.state).producers.len()
+    }
+
+    // -------------------------------------------------------------- recovery
+
+    /// Re-reads what lies after the recovery point: checks every batch
+    /// (header, contiguous offsets, CRC) as Kafka's log recovery does,
+    /// rebuilding the index tail, segment summaries and producer state.
+    /// A damaged batch at the very end (nothing intact after it in this
+    /// file or later ones) is a torn write: the file is cut there. Damage
+    /// with intact data after it is `Corrupt` (the caller quarantines).
+    fn recover(&self, ckpt: Option<&CheckpointRec>) -> Result<()> {
+        let names = self.shared.fs.list_dir(&self.dir)?;
+        let mut on_disk: Vec<i64> = names.iter().filter_map(|n| parse_segment_name(n)).collect();
+        on_disk.sort_unstable();
+        let mut st = lock(&self.state);
+        let from_offset = ckpt.map_or(0, |c| c.recovery_offset);
+        let first_kept = st.segs.first().map(|s| s.base);
+        // Files below the first kept segment were deleted by retention
+        // whose unlinks did not reach the disk: finish the job.
+        for base in on_disk
+            .iter()
+            .filter(|b| first_kept.is_some_and(|f| **b < f))
+        {
+            let _ = self.shared.fs.remove_file(&self.seg_path(*base));
+            self.shared.unsynced_dir(&self.dir);
+        }
+        for s in &st.segs {
+            if !on_disk.contains(&s.base) {
+                return Err(StorageError::Corrupt(format!(
+                    "segment {} named by the checkpoint is missing",
+                    self.seg_path(s.base).display()
+                )));
+            }
+        }
+        // Index entries past the recovery point may point past durable
+        // data (the engine may have flushed them early): rebuild them.
+        let kept_ts = self.drop_index_from(from_offset)?;
+        st.last_index_ts = st.last_index_ts.min(kept_ts);
+        let active_base = st.segs.last().map(|s| s.base);
+        let later: Vec<i64> = on_disk
+            .iter()
+            .copied()
+            .filter(|b| active_base.is_none_or(|a| *b > a))
+            .collect();
+        if st.segs.is_empty() && later.is_empty() {
+            return Ok(()); // never written
+        }
+        let mut to_scan: Vec<(i64, u64)> = Vec::new();
+        if let Some(a) = st.segs.last() {
+            to_scan.push((a.base, a.size));
+        }
+        to_scan.extend(later.iter().map(|b| (*b, 0)));
+        let mut expected = from_offset;
+        let now = now_ms();
+        for (i, (base, start)) in to_scan.iter().copied().enumerate() {
+            if st.segs.last().is_none_or(|a| a.base != base) {
+                if base != expected {
+                    // A later file that does not continue the log.
+                    let has_data = self.file_len(base)? > 0;
+                    if has_data {
+                        return Err(StorageError::Corrupt(format!(
+                            "segment {} starts at {base}, expected {expected}",
+                            self.seg_path(base).display()
+                        )));
+                    }
+                    let _ = self.shared.fs.remove_file(&self.seg_path(base));
+                    self.shared.unsynced_dir(&self.dir);
+                    continue;
+                }
+                st.segs.push(SegInfo::new(base, now));
+            }
+            let file = self.shared.files.get(&self.seg_path(base), false)?;
+            let len = file.len()?;
+            if len < start {
+                return Err(StorageError::Corrupt(format!(
+                    "{} is {len} bytes, shorter than its checkpoint ({start})",
+                    self.seg_path(base).display()
+                )));
+            }
+            let cut = self.scan_segment(&mut st, &file, start, len, &mut expected)?;
+            if let Some(pos) = cut {
+                // Anything intact after the damage means it is not a torn tail.
+                let later_data = to_scan[i + 1..]
+                    .iter()
+                    .map(|(b, _)| self.file_len(*b))
+                    .collect::<Result<Vec<u64>>>()?
+                    .into_iter()
+                    .any(|l| l > 0);
+                if later_data || intact_batch_follows(&*file, pos, len)? {
+                    return Err(StorageError::Corrupt(format!(
+                        "{}: damaged batch at position {pos} with intact data after it",
+                        self.seg_path(base).display()
+                    )));
+                }
+                tracing::warn!(
+                    topic = %self.topic,
+                    partition = self.partition,
+                    segment = %self.seg_path(base).display(),
+                    position = pos,
+                    dropped_bytes = len - pos,
+                    "cutting a torn log tail at open"
+                );
+                file.set_len(pos)?;
+                self.shared.unsynced_file(&file);
+                for (b, _) in &to_scan[i + 1..] {
+                    let _ = self.shared.fs.remove_file(&self.seg_path(*b));
+                    self.shared.unsynced_dir(&self.dir);
+                }
+                break;
+            }
+        }
+        self.log_end.store(expected, Ordering::Release);
+        self.size
+            .store(st.segs.iter().map(|s| s.size).sum(), Ordering::Release);
+        st.dirty = true;
+        self.shared.mark_ckpt_dirty();
+        Ok(())
+    }
+
+    fn file_len(&self, base: i64) -> Result<u64> {
+        Ok(self.shared.files.get(&self.seg_path(base), false)?.len()?)
+    }
+
+    /// Checks the batches of one segment from `start` to `len`, accounting
+    /// each; returns the position of the first bad one, if any.
+    fn scan_segment(
+        &self,
+        st: &mut LogState,
+        file: &Arc<dyn FileHandle>,
+        start: u64,
+        len: u64,
+        expected: &mut i64,
+    ) -> Result<Option<u64>> {
+        let mut pos = start;
+        let mut buf: Vec<u8> = Vec::new();
+        let mut buf_at = pos;
+        while pos < len {
+            if len - pos < to_u64(BATCH_HEADER_LEN) {
+                return Ok(Some(pos));
+            }
+            // The buffer must hold this batch's header, then all of it.
+            let mut need = to_u64(BATCH_HEADER_LEN);
+            let mut t = 0u64;
+            for _ in 0..2 {
+                let have = to_u64(buf.len()).saturating_sub(pos - buf_at);
+                if pos < buf_at || have < need {
+                    let want = to_usize(need.max(to_u64(RECOVERY_CHUNK)).min(len - pos));
+                    buf = vec![0u8; want];
+                    let n = file.read_at(&mut buf, pos)?;
+                    buf.truncate(n);
+                    buf_at = pos;
+                    if to_u64(n) < need {
+                        return Ok(Some(pos));
+                    }
+                }
+                let off = to_usize(pos - buf_at);
+                match step(&buf[off..]) {
+                    Some((_, total, _)) if pos.saturating_add(total) <= len => {
+                        t = total;
+                        need = total;
+                    }
+                    _ => return Ok(Some(pos)),
+                }
+            }
+            let off = to_usize(pos - buf_at);
+            let b = &buf[off..off + to_usize(t)];
+            let Ok(h) = BatchHeader::parse(b) else {
+                return Ok(Some(pos));
+            };
+            if h.base_offset != *expected || crc32c::crc32c(&b[21..]) != h.crc {
+                return Ok(Some(pos));
+            }
+            self.note_batch(st, &h, pos, t, 0);
+            if h.producer_id >= 0 {
+                let next = producer::updated(st.producers.get(&h.producer_id), &h, h.base_offset);
+                st.producers.insert(h.producer_id, next);
+                st.dirty_producers.insert(h.producer_id);
+            }
+            *expected = h.last_offset() + 1;
+            pos += t;
+        }
+        Ok(None)
+    }
+
+    /// Deletes index entries at or after `offset` (and time entries that
+    /// point there); returns the newest time entry kept. Touches only the
+    /// engine (the caller may hold the state lock).
+    fn drop_index_from(&self, offset: i64) -> Result<i64> {
+        let engine = &*self.shared.engine;
+        let mut wb = WriteBatch::default();
+        let (_, to) = keys::prefix_range(&keys::partition_prefix(INDEX, self.lid));
+        engine.scan(
+            &keys::offset_key(INDEX, self.lid, offset),
+            &to,
+            false,
+            &mut |k, _| {
+                wb.delete(k.to_vec());
+                Ok(true)
+            },
+        )?;
+        let (tfrom, tto) = keys::prefix_range(&keys::partition_prefix(TIME, self.lid));
+        let mut last_kept_ts = i64::MIN;
+        engine.scan(&tfrom, &tto, true, &mut |k, v| {
+            let off = v
+                .as_ref()
+                .try_into()
+                .map(i64::from_be_bytes)
+                .unwrap_or(i64::MAX);
+            if off >= offset {
+                wb.delete(k.to_vec());
+                Ok(true)
+            } else {
+                last_kept_ts = keys::time_of(k).unwrap_or(i64::MIN);
+                Ok(false)
+            }
+        })?;
+        if !wb.is_empty() {
+            engine.write(wb)?;
+            self.shared.mark_dirty();
+        }
+        Ok(last_kept_ts)
+    }
+}
+
+/// After damage at `pos`: does an intact batch start where the damaged
+/// header says it ends? (Zeros or a cut-off write never pass this.)
+fn intact_batch_follows(file: &dyn FileHandle, pos: u64, len: u64) -> Result<bool> {
+    let mut hdr = [0u8; STEP_HEADER];
+    let n = file.read_at(&mut hdr, pos)?;
+    let Some((_, total, _)) = step(&hdr[..n]) else {
+        return Ok(false);
+    };
+    let next = pos.saturating_add(total);
+    if next >= len {
+        return Ok(false);
+    }
+    let mut h2 = [0u8; STEP_HEADER];
+    let n = file.read_at(&mut h2, next)?;
+    let Some((_, t2, _)) = step(&h2[..n]) else {
+        return Ok(false);
+    };
+    if next.saturating_add(t2) > len {
+        return Ok(false);
+    }
+    let mut b = vec![0u8; to_usize(t2)];
+    file.read_at(&mut b, next)?;
+    Ok(BatchHeader::parse(&b).is_ok_and(|h| crc32c::crc32c(&b[21..]) == h.crc))
+}
+
+fn index_value(seg: i64, pos: u64) -> Vec<u8> {
+    let mut v = Vec::with_capacity(16);
+    v.extend_from_slice(&seg.to_be_bytes());
+    v.extend_from_slice(&pos.to_be_bytes());
+    v
+}
+
+fn decode_index(v: &[u8]) -> Option<(i64, u64)> {
+    let seg = i64::from_be_bytes(v.get(0..8)?.try_into().ok()?);
+    let pos = u64::from_be_bytes(v.get(8..16)?.try_into().ok()?);
+    Some((seg, pos))
 }
 
 impl std::fmt::Debug for PartitionLog {
@@ -834,5 +1473,31 @@ impl std::fmt::Debug for PartitionLog {
             .field("log_start", &self.log_start_offset())
             .field("high_watermark", &self.high_watermark())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checkpoint_round_trips() {
+        let rec = CheckpointRec {
+            log_start: 3,
+            recovery_offset: 99,
+            bytes_since_index: 17,
+            last_index_ts: -5,
+            segs: vec![SegInfo::new(0, 1), SegInfo::new(50, 2)],
+        };
+        assert_eq!(CheckpointRec::decode(&rec.encode()).ok(), Some(rec));
+        assert!(CheckpointRec::decode(&[1, 2, 3]).is_err());
+    }
+
+    #[test]
+    fn segment_names_are_kafkas() {
+        assert_eq!(segment_file_name(0), "00000000000000000000.log");
+        assert_eq!(parse_segment_name("00000000000000000042.log"), Some(42));
+        assert_eq!(parse_segment_name("42.log"), None);
+        assert_eq!(parse_segment_name("00000000000000000042.index"), None);
     }
 }

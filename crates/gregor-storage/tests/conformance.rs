@@ -18,6 +18,15 @@ fn new_topic(store: &Store, name: &str) -> Arc<gregor_storage::PartitionLog> {
     store.partition(name, 0).unwrap()
 }
 
+/// One segment per batch: retention and DeleteRecords work on whole
+/// segments, so this makes them batch-grained.
+fn seg1() -> AppendOptions {
+    AppendOptions {
+        segment_bytes: 1,
+        ..opts()
+    }
+}
+
 fn assert_oor(r: gregor_storage::Result<impl std::fmt::Debug>, ls: i64, hw: i64) {
     match r {
         Err(StorageError::OffsetOutOfRange {
@@ -46,6 +55,7 @@ pub fn append_assigns_offsets_and_patches_in_place(store: &Store) {
                 AppendOptions {
                     log_append_time_ms: None,
                     leader_epoch: 7,
+                    ..opts()
                 },
             )
             .unwrap();
@@ -119,7 +129,7 @@ pub fn kip74_first_batch_and_max_bytes(store: &Store) {
 pub fn log_start_and_delete_records(store: &Store) {
     let p = new_topic(store, "t");
     for _ in 0..4 {
-        p.append(batch_n(3, 10), opts()).unwrap(); // 0-2, 3-5, 6-8, 9-11
+        p.append(batch_n(3, 10), seg1()).unwrap(); // 0-2, 3-5, 6-8, 9-11
     }
     let one = p.size_bytes() / 4;
     // Mid-batch: the straddling batch stays, the whole one below goes.
@@ -134,14 +144,17 @@ pub fn log_start_and_delete_records(store: &Store) {
     // Below the current start: no change. Past the high watermark: error.
     assert_eq!(p.delete_records_before(2).unwrap(), 4);
     assert_oor(p.delete_records_before(13), 4, 12);
-    // Everything: log start = high watermark, nothing to read, appends go on.
+    // Everything: log start = high watermark, nothing to read, appends go
+    // on. As in Kafka, the active segment stays (with its batch below the
+    // log start) until a newer one exists.
     assert_eq!(p.delete_records_before(12).unwrap(), 12);
-    assert_eq!(p.size_bytes(), 0);
+    assert_eq!(p.size_bytes(), one);
+    assert_eq!(p.segment_count(), 1);
     assert!(p.read(12, 100).unwrap().batches.is_empty());
     assert_oor(p.read(11, 100), 12, 12);
     assert_eq!(p.max_timestamp(CAP).unwrap(), None);
     assert_eq!(p.offset_for_timestamp(0, CAP).unwrap(), None);
-    let out = p.append(batch_n(1, 10), opts()).unwrap();
+    let out = p.append(batch_n(1, 10), seg1()).unwrap();
     assert_eq!((out.base_offset, out.log_start_offset), (12, 12));
     assert_eq!(read_all(&p), vec![(12, 12)]);
 }
@@ -187,6 +200,7 @@ pub fn log_append_time(store: &Store) {
             AppendOptions {
                 log_append_time_ms: Some(5555),
                 leader_epoch: 2,
+                ..opts()
             },
         )
         .unwrap();
@@ -418,37 +432,54 @@ pub fn group_offsets(store: &Store) {
 pub fn retention(store: &Store) {
     let p = new_topic(store, "t");
     for ts in [1000, 2000, 3000, 4000] {
-        p.append(batch(&[ts - 1, ts]), opts()).unwrap(); // 2 records each
+        p.append(batch(&[ts - 1, ts]), seg1()).unwrap(); // 2 records each
     }
     let one = p.size_bytes() / 4;
+    assert_eq!(p.segment_count(), 4);
     assert_eq!(p.enforce_retention(4500, -1, -1).unwrap(), 0);
-    // Time: max ts < 4500 - 2000 = 2500 -> the first two batches.
+    // Time: max ts < 4500 - 2000 = 2500 -> the first two segments.
     assert_eq!(p.enforce_retention(4500, 2000, -1).unwrap(), 4);
     assert_eq!((p.log_start_offset(), p.size_bytes()), (4, 2 * one));
     assert_oor(p.read(3, 100), 4, 8);
     assert_eq!(p.offset_for_timestamp(0, CAP).unwrap(), Some((4, 2999)));
-    // Never the last batch, however old.
-    assert_eq!(p.enforce_retention(i64::MAX / 2, 0, -1).unwrap(), 2);
+    // Everything expired: as Kafka, an empty segment is rolled so that
+    // the active one can go too; the log start moves to the end.
+    assert_eq!(p.enforce_retention(i64::MAX / 2, 0, -1).unwrap(), 4);
     assert_eq!(p.enforce_retention(i64::MAX / 2, 0, -1).unwrap(), 0);
-    assert_eq!(read_all(&p), vec![(6, 7)]);
-    // Size: oldest first while over the limit, never the last.
-    for ts in [5000, 6000, 7000] {
-        p.append(batch(&[ts - 1, ts]), opts()).unwrap();
+    assert_eq!((p.log_start_offset(), p.high_watermark()), (8, 8));
+    assert_eq!((p.size_bytes(), p.segment_count()), (0, 1));
+    assert!(read_all(&p).is_empty());
+    assert_eq!(p.max_timestamp(CAP).unwrap(), None);
+    // Size: oldest first while the rest still holds retention.bytes.
+    for ts in [5000, 6000, 7000, 8000] {
+        p.append(batch(&[ts - 1, ts]), seg1()).unwrap();
     }
     assert_eq!(p.size_bytes(), 4 * one);
     assert_eq!(p.enforce_retention(0, -1, (2 * one) as i64).unwrap(), 4);
-    assert_eq!(read_all(&p), vec![(10, 11), (12, 13)]);
-    assert_eq!(p.enforce_retention(0, -1, 0).unwrap(), 2);
-    assert_eq!(read_all(&p), vec![(12, 13)]);
+    assert_eq!(read_all(&p), vec![(12, 13), (14, 15)]);
+    assert_eq!(p.enforce_retention(0, -1, (2 * one) as i64).unwrap(), 0);
+    assert_eq!(p.enforce_retention(0, -1, (one + 1) as i64).unwrap(), 0);
+    assert_eq!(p.enforce_retention(0, -1, one as i64).unwrap(), 2);
+    assert_eq!(read_all(&p), vec![(14, 15)]);
     assert_eq!(p.size_bytes(), one);
-    assert_eq!(p.max_timestamp(CAP).unwrap(), Some((13, 7000)));
+    assert_eq!(p.max_timestamp(CAP).unwrap(), Some((15, 8000)));
+    // Many batches in one segment: only whole segments go.
+    let q = new_topic(store, "big");
+    for ts in [1000, 2000, 3000] {
+        q.append(batch(&[ts]), opts()).unwrap();
+    }
+    assert_eq!(
+        q.enforce_retention(2500, 0, -1).unwrap(),
+        0,
+        "one segment, newest record not expired"
+    );
 }
 
 pub fn time_index_after_the_max_batch_is_deleted(store: &Store) {
     let p = new_topic(store, "t");
     // offsets: 0..1 (max 5000) | 2 (100) | 3 (200) | 4..5 (150, 180)
     for ts in [vec![4000, 5000], vec![100], vec![200], vec![150, 180]] {
-        p.append(batch(&ts), opts()).unwrap();
+        p.append(batch(&ts), seg1()).unwrap();
     }
     assert_eq!(p.max_timestamp(CAP).unwrap(), Some((1, 5000)));
     assert_eq!(p.offset_for_timestamp(150, CAP).unwrap(), Some((0, 4000)));
@@ -459,7 +490,7 @@ pub fn time_index_after_the_max_batch_is_deleted(store: &Store) {
     assert_eq!(p.offset_for_timestamp(101, CAP).unwrap(), Some((3, 200)));
     assert_eq!(p.offset_for_timestamp(201, CAP).unwrap(), None);
     // The running max dropped with it: a new 300 is the max.
-    p.append(batch(&[300]), opts()).unwrap();
+    p.append(batch(&[300]), seg1()).unwrap();
     assert_eq!(p.max_timestamp(CAP).unwrap(), Some((6, 300)));
     assert_eq!(p.offset_for_timestamp(201, CAP).unwrap(), Some((6, 300)));
     // Straddling log start: records before it are not answered.

@@ -31,7 +31,8 @@ pub async fn handle(b: &Broker, ctx: Ctx, req: FetchRequest) -> Handled {
             None,
         ));
     }
-    let (first, bytes) = read_all(b, &req);
+    let req = Arc::new(req);
+    let (first, bytes) = read_off_reactor(b, &req).await;
     let max_wait = u64::try_from(req.max_wait_ms).unwrap_or(0);
     let min_bytes = usize::try_from(req.min_bytes).unwrap_or(0);
     if bytes >= min_bytes || max_wait == 0 || has_error(&first) {
@@ -53,7 +54,7 @@ pub async fn handle(b: &Broker, ctx: Ctx, req: FetchRequest) -> Handled {
             }
         }
         let (parts, bytes) = loop {
-            let (parts, bytes) = read_all(&b, &req);
+            let (parts, bytes) = read_off_reactor(&b, &req).await;
             if bytes >= min_bytes || has_error(&parts) {
                 break (parts, bytes);
             }
@@ -62,7 +63,7 @@ pub async fn handle(b: &Broker, ctx: Ctx, req: FetchRequest) -> Handled {
                 .is_err()
             {
                 // Deadline: answer with whatever is there now.
-                break read_all(&b, &req);
+                break read_off_reactor(&b, &req).await;
             }
         };
         respond(&b, ctx, &parts, bytes)
@@ -87,6 +88,29 @@ fn has_error(parts: &FetchResponseParts) -> bool {
         .topics
         .iter()
         .any(|t| t.partitions.iter().any(|p| p.error_code != 0))
+}
+
+/// [`read_all`] on the blocking pool: segment reads may wait for the disk.
+/// Memory stores read in place.
+async fn read_off_reactor(b: &Broker, req: &Arc<FetchRequest>) -> (FetchResponseParts, usize) {
+    if !b.store().is_persistent() {
+        return read_all(b, req);
+    }
+    let (b2, r2) = (b.clone(), Arc::clone(req));
+    match tokio::task::spawn_blocking(move || read_all(&b2, &r2)).await {
+        Ok(out) => out,
+        // A panic inside read_all (a bug): fail this request, not the broker.
+        Err(e) => {
+            tracing::error!(cause = %e, "fetch read failed");
+            (
+                FetchResponseParts {
+                    error_code: ResponseError::UnknownServerError.code(),
+                    ..Default::default()
+                },
+                0,
+            )
+        }
+    }
 }
 
 /// Reads every requested partition, in request order, within the response

@@ -1,8 +1,9 @@
 //! Produce (0): validate each partition's batch as Kafka's `LogValidator`
 //! does (header and CRC, then every record, inflating compressed ones as a
-//! bounded stream off the reactor), append the client's bytes (base offset patched, never re-encoded),
-//! and answer by `acks`: 0 never, 1 after the append, -1 after the fsync
-//! that covers it (group commit).
+//! bounded stream off the reactor), hand the client's bytes to the store's
+//! writer thread (base offset patched, never re-encoded, header parsed
+//! once, body never copied), and answer by `acks`: 0 never, 1 after the
+//! write, -1 after the fdatasync that covers it (group commit).
 
 use std::sync::Arc;
 
@@ -34,6 +35,8 @@ struct Checked {
     header: BatchHeader,
     log_append: bool,
     inflate_limit: usize,
+    segment_bytes: u64,
+    segment_ms: i64,
 }
 
 pub async fn handle(b: &Broker, req: ProduceRequest, version: i16) -> Handled {
@@ -80,17 +83,31 @@ pub async fn handle(b: &Broker, req: ProduceRequest, version: i16) -> Handled {
     } else {
         validate_all(topics)
     };
-    // Phase 3: append, in request order.
+    // Phase 3: hand every batch to the writer thread at once (one write
+    // cycle takes them all), then collect the outcomes in request order.
+    let store = Arc::clone(b.store());
+    let mut pending = Vec::with_capacity(topics.len());
+    for (topic_name, name, parts) in topics {
+        let mut ps = Vec::with_capacity(parts.len());
+        for (_, r) in parts {
+            ps.push(match r {
+                Ok(c) => Ok(append(&store, c)),
+                Err(r) => Err(r),
+            });
+        }
+        pending.push((topic_name, name, ps));
+    }
     let mut appended_any = false;
     let mut failed: Option<String> = None;
-    let mut responses = Vec::with_capacity(topics.len());
-    for (topic_name, name, parts) in topics {
+    let mut responses = Vec::with_capacity(pending.len());
+    for (topic_name, name, parts) in pending {
         let mut out = Vec::with_capacity(parts.len());
-        for (index, r) in parts {
+        for r in parts {
             let r = match r {
-                Ok(c) => append(&name, index, c),
+                Ok(fut) => fut.await,
                 Err(r) => r,
             };
+            let index = r.index;
             if r.error_code == 0 {
                 appended_any = true;
             } else {
@@ -224,36 +241,51 @@ fn check(
     }
     let log_append = topics::effective(b.config(), &meta.configs, "message.timestamp.type")
         .is_some_and(|v| v == "LogAppendTime");
+    let segment_bytes = topics::effective_i64(b.config(), &meta.configs, "segment.bytes", 1 << 30);
+    let segment_ms = topics::effective_i64(b.config(), &meta.configs, "segment.ms", 604_800_000);
     Ok(Checked {
         log,
         data,
         header,
         log_append,
         inflate_limit: inflate::inflate_limit(max),
+        segment_bytes: u64::try_from(segment_bytes).unwrap_or(1 << 30).max(1),
+        segment_ms,
     })
 }
 
-fn append(topic: &str, partition: i32, c: Checked) -> PartitionProduceResponse {
+/// Submits one checked batch to the writer thread; the future answers the
+/// partition.
+fn append(
+    store: &Arc<gregor_storage::Store>,
+    c: Checked,
+) -> impl std::future::Future<Output = PartitionProduceResponse> + Send + 'static {
     let opts = AppendOptions {
         log_append_time_ms: c.log_append.then(now_ms),
         leader_epoch: 0,
+        segment_bytes: c.segment_bytes,
+        segment_ms: c.segment_ms,
     };
     let log = c.log;
-    // One copy: the request's bytes become the stored value, patched in place.
-    match log.append(c.data.to_vec(), opts) {
-        Ok(out) => PartitionProduceResponse::default()
-            .with_index(partition)
-            .with_error_code(0)
-            .with_base_offset(out.base_offset)
-            .with_log_append_time_ms(out.log_append_time_ms)
-            .with_log_start_offset(out.log_start_offset),
-        Err(e) => {
-            if !e.is_protocol() {
-                warn!(topic, partition, cause = %e, "append failed");
+    let partition = log.partition();
+    // The request's bytes go to the writer as they are: no copy.
+    let done = store.append(&log, c.data, c.header, opts);
+    async move {
+        match done.await {
+            Ok(out) => PartitionProduceResponse::default()
+                .with_index(partition)
+                .with_error_code(0)
+                .with_base_offset(out.base_offset)
+                .with_log_append_time_ms(out.log_append_time_ms)
+                .with_log_start_offset(out.log_start_offset),
+            Err(e) => {
+                if !e.is_protocol() {
+                    warn!(topic = %log.topic(), partition, cause = %e, "append failed");
+                }
+                // The log exists: Kafka reports its start even on an error.
+                err_code(partition, storage_error(&e).code(), Some(&e.to_string()))
+                    .with_log_start_offset(log.log_start_offset())
             }
-            // The log exists: Kafka reports its start even on an error.
-            err_code(partition, storage_error(&e).code(), Some(&e.to_string()))
-                .with_log_start_offset(log.log_start_offset())
         }
     }
 }

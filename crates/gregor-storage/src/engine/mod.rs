@@ -6,7 +6,6 @@ use bytes::Bytes;
 
 use crate::error::Result;
 
-pub(crate) mod memory;
 pub(crate) mod sled_engine;
 
 /// Puts and deletes applied all together or not at all.

@@ -1,12 +1,13 @@
 //! The sled 0.34.7 engine: one tree (the default one), prefixed keys.
 //!
 //! sled's `flush()` writes its log with `pwrite` + `sync_file_range`, which
-//! is not an fsync, and never syncs its `blobs/*` files (values larger than
-//! about a quarter segment). So a durable flush is `flush()` followed by
-//! `syncfs(2)` on the data directory, which covers every file sled wrote.
+//! is not an fsync. So a durable flush is `flush()` followed by an
+//! `fdatasync` of sled's log file (`db`). Only indexes and small records
+//! live in sled now, far below the size at which sled moves a value to a
+//! separate (never synced) blob file. No `syncfs`: acks must not pay for
+//! other processes' dirty pages.
 
 use std::fs::File;
-use std::os::fd::AsRawFd;
 use std::path::Path;
 
 use bytes::Bytes;
@@ -14,13 +15,15 @@ use bytes::Bytes;
 use super::{Engine, Visitor, WriteBatch};
 use crate::error::Result;
 
-/// sled's segment size for new databases (its default is 512 KiB).
-const SEGMENT_SIZE: usize = 8 << 20;
+/// sled's segment size for new databases: its default. sled keeps several
+/// I/O buffers of this size, and with batches in segment files its values
+/// are all small (format 1 used 8 MiB to keep batches inline).
+const SEGMENT_SIZE: usize = 512 << 10;
 
-/// A sled database plus an open handle on its directory for `syncfs`.
+/// A sled database plus an open handle on its log file for `fdatasync`.
 pub(crate) struct SledEngine {
     db: sled::Db,
-    dir: File,
+    log: File,
 }
 
 impl SledEngine {
@@ -36,20 +39,19 @@ impl SledEngine {
             .cache_capacity(cache_capacity_bytes)
             // Kafka batches arrive already compressed.
             .use_compression(false)
-            // Values above a quarter segment become one blob file each
-            // (write + open + close per batch, and never synced by sled):
-            // 8 MiB segments keep batches up to 2 MiB inline. Fixed when
-            // the database is created; measured in docs/BENCHMARKS.md.
+            // Fixed when the database is created.
             .segment_size(existing_segment_size(dir).unwrap_or(SEGMENT_SIZE))
             .mode(sled::Mode::HighThroughput);
         if flush_interval_ms > 0 {
-            // Our own flusher runs flush + syncfs on that interval, which
-            // is strictly stronger; sled's would only duplicate the work.
+            // Our own flusher runs flush + fdatasync on that interval,
+            // which is strictly stronger; sled's would only duplicate it.
             config = config.flush_every_ms(None);
         }
         let db = open_retrying(&config)?;
-        let dir = File::open(dir)?;
-        Ok(SledEngine { db, dir })
+        let log = File::open(dir.join("db"))?;
+        // sled created its files just now, maybe: make their names durable.
+        File::open(dir)?.sync_all()?;
+        Ok(SledEngine { db, log })
     }
 }
 
@@ -81,19 +83,6 @@ fn existing_segment_size(dir: &Path) -> Option<usize> {
         .lines()
         .find_map(|l| l.strip_prefix("segment_size: "))
         .and_then(|v| v.trim().parse().ok())
-}
-
-/// `syncfs(2)`: flushes every dirty page of the filesystem holding `file`.
-#[allow(unsafe_code)]
-fn syncfs(file: &File) -> std::io::Result<()> {
-    // SAFETY: syncfs takes a plain file descriptor and touches no memory of
-    // ours; `file` owns the descriptor and keeps it open for the whole call.
-    let rc = unsafe { libc::syncfs(file.as_raw_fd()) };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
 }
 
 impl Engine for SledEngine {
@@ -137,7 +126,7 @@ impl Engine for SledEngine {
 
     fn flush_durable(&self) -> Result<()> {
         self.db.flush()?;
-        syncfs(&self.dir)?;
+        self.log.sync_data()?;
         Ok(())
     }
 

@@ -92,10 +92,7 @@ pub fn idem(id: i64, epoch: i16, base_seq: i32, n: usize) -> Vec<u8> {
 }
 
 pub fn opts() -> AppendOptions {
-    AppendOptions {
-        log_append_time_ms: None,
-        leader_epoch: 0,
-    }
+    AppendOptions::default()
 }
 
 pub fn header(b: &[u8]) -> BatchHeader {
@@ -158,6 +155,7 @@ pub fn test_options() -> StoreOptions {
     StoreOptions {
         flush_interval_ms: 0,
         cache_capacity_bytes: 8 * 1024 * 1024,
+        ..StoreOptions::default()
     }
 }
 

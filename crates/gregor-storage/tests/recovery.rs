@@ -1,4 +1,5 @@
-//! sled restarts: what survives a reopen, and recovery from a torn tail.
+//! Restarts of a persistent store: what survives a reopen, recovery of a
+//! torn segment tail, quarantine of damage that is not a tail.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -20,6 +21,7 @@ fn quiet() -> StoreOptions {
     StoreOptions {
         flush_interval_ms: 3_600_000,
         cache_capacity_bytes: 8 * 1024 * 1024,
+        ..StoreOptions::default()
     }
 }
 
@@ -74,6 +76,7 @@ fn reopen_keeps_data_topics_producer_state_and_offsets() {
             AppendOptions {
                 log_append_time_ms: Some(9999),
                 leader_epoch: 4,
+                ..AppendOptions::default()
             },
         )
         .unwrap(); // 5-6
@@ -265,42 +268,62 @@ fn torn_sled_file_keeps_synced_batches() {
     }
 }
 
-/// Damages the value of the last `k` stored batches through sled directly.
-fn damage_last_batches(dir: &Path, k: usize, damage: impl Fn(&mut Vec<u8>)) {
-    // Same segment size as the store created it with (sled refuses others).
-    let db = sled::Config::new()
-        .path(dir)
-        .segment_size(8 << 20)
-        .open()
-        .unwrap();
-    let last: Vec<(sled::IVec, sled::IVec)> = db
-        .scan_prefix(b"L")
-        .rev()
-        .take(k)
-        .map(|r| r.unwrap())
-        .collect();
-    assert_eq!(last.len(), k);
-    for (key, value) in last {
-        let mut v = value.to_vec();
-        damage(&mut v);
-        db.insert(key, v).unwrap();
-    }
-    db.flush().unwrap();
+/// The one segment file of partition `t`-0 under `dir`.
+fn segment_file(dir: &Path) -> std::path::PathBuf {
+    let part = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("t-0-"))
+        })
+        .expect("partition directory t-0-<topic id>");
+    part.join("00000000000000000000.log")
 }
 
-fn damaged_tail_is_dropped(k: usize, damage: impl Fn(&mut Vec<u8>)) {
-    let dir = tempfile::tempdir().unwrap();
-    let total = 20;
-    let want;
-    {
-        let store = Store::open_sled(dir.path(), quiet()).unwrap();
-        store.create_topic("t", 1, BTreeMap::new()).unwrap();
-        write_batches(&store, 0, total);
-        want = all_batches(&store, "t", 0);
-        block_on(store.sync()).unwrap();
+/// (start, end) of each batch in a segment file.
+fn batch_bounds(bytes: &[u8]) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at + 12 <= bytes.len() {
+        let len = i32::from_be_bytes(bytes[at + 8..at + 12].try_into().unwrap()) as usize;
+        out.push((at, at + 12 + len));
+        at += 12 + len;
     }
-    damage_last_batches(dir.path(), k, damage);
+    out
+}
 
+/// Writes 20 batches and syncs, then takes a crash image (a copy of the
+/// files while the store is open: no clean close, so opening it recovers)
+/// and lets `damage` change its segment file.
+fn crashed_after_sync(damage: impl Fn(&mut Vec<u8>)) -> (tempfile::TempDir, Vec<Bytes>) {
+    let dir = tempfile::tempdir().unwrap();
+    let img = tempfile::tempdir().unwrap();
+    let store = Store::open_sled(dir.path(), quiet()).unwrap();
+    store.create_topic("t", 1, BTreeMap::new()).unwrap();
+    store.create_topic("other", 1, BTreeMap::new()).unwrap();
+    write_batches(&store, 0, 20);
+    let p = store.partition("other", 0).unwrap();
+    p.append(batch_n(1, 1), opts()).unwrap();
+    block_on(store.sync()).unwrap();
+    let want = all_batches(&store, "t", 0);
+    copy_dir(dir.path(), img.path());
+    drop(p);
+    drop(store);
+    let seg = segment_file(img.path());
+    let mut bytes = std::fs::read(&seg).unwrap();
+    damage(&mut bytes);
+    std::fs::write(&seg, &bytes).unwrap();
+    (img, want)
+}
+
+fn damaged_tail_is_dropped(k: usize, damage: impl Fn(&mut Vec<u8>, &[(usize, usize)])) {
+    let total = 20;
+    let (dir, want) = crashed_after_sync(|b| {
+        let bounds = batch_bounds(b);
+        damage(b, &bounds[bounds.len() - k..]);
+    });
     let store = Store::open_sled(dir.path(), quiet()).unwrap();
     let keep = total - k;
     assert_eq!(all_batches(&store, "t", 0), want[..keep].to_vec());
@@ -309,6 +332,11 @@ fn damaged_tail_is_dropped(k: usize, damage: impl Fn(&mut Vec<u8>)) {
     assert_eq!(
         p.size_bytes(),
         want[..keep].iter().map(|b| b.len() as u64).sum::<u64>()
+    );
+    assert_eq!(
+        std::fs::metadata(segment_file(dir.path())).unwrap().len(),
+        p.size_bytes(),
+        "the torn tail is cut from the file"
     );
     assert_eq!(
         p.max_timestamp(CAP).unwrap(),
@@ -331,22 +359,66 @@ fn damaged_tail_is_dropped(k: usize, damage: impl Fn(&mut Vec<u8>)) {
 
 #[test]
 fn garbled_last_batch_is_dropped() {
-    damaged_tail_is_dropped(1, |v| {
-        let mid = v.len() / 2;
-        v[mid] ^= 0x5a;
+    damaged_tail_is_dropped(1, |b, last| {
+        let (s, e) = last[0];
+        b[(s + e) / 2] ^= 0x5a;
     });
 }
 
 #[test]
 fn torn_last_batch_is_dropped() {
-    damaged_tail_is_dropped(1, |v| v.truncate(v.len() / 2));
+    damaged_tail_is_dropped(1, |b, last| {
+        let (s, e) = last[0];
+        b.truncate((s + e) / 2);
+    });
 }
 
 #[test]
-fn a_long_run_of_damaged_batches_is_dropped() {
-    // More than the 8 batches checked by default: recovery walks back further.
-    damaged_tail_is_dropped(10, |v| {
-        let last = v.len() - 1;
-        v[last] ^= 1;
+fn zeros_after_the_last_batch_are_dropped() {
+    // A file extended but not written before the power went.
+    damaged_tail_is_dropped(0, |b, _| b.extend_from_slice(&[0u8; 4096]));
+}
+
+#[test]
+fn a_run_of_damaged_batches_at_the_end_is_dropped() {
+    damaged_tail_is_dropped(10, |b, last| {
+        for (_, e) in last {
+            b[e - 1] ^= 1;
+        }
     });
+}
+
+/// Damage with intact batches after it is not a torn write: the partition
+/// is quarantined (reads and writes refused, the file left as found), not
+/// cut; the other partitions serve as usual.
+#[test]
+fn damage_before_intact_batches_quarantines_the_partition() {
+    let (dir, _) = crashed_after_sync(|b| {
+        let bounds = batch_bounds(b);
+        let (s, e) = bounds[5];
+        b[(s + e) / 2] ^= 0x5a;
+    });
+    let seg = segment_file(dir.path());
+    let before = std::fs::read(&seg).unwrap();
+    let store = Store::open_sled(dir.path(), quiet()).unwrap();
+    let p = store.partition("t", 0).unwrap();
+    assert!(p.quarantine_reason().is_some());
+    assert!(matches!(p.read(0, 100), Err(StorageError::Corrupt(_))));
+    assert!(matches!(
+        p.append(batch_n(1, 1), opts()),
+        Err(StorageError::Corrupt(_))
+    ));
+    let other = store.partition("other", 0).unwrap();
+    assert_eq!(all_batches(&store, "other", 0).len(), 1);
+    assert_eq!(other.append(batch_n(1, 1), opts()).unwrap().base_offset, 1);
+    drop((p, other));
+    drop(store);
+    assert_eq!(std::fs::read(&seg).unwrap(), before, "left as found");
+    // Still quarantined on the next open: a close never claims it clean.
+    let store = Store::open_sled(dir.path(), quiet()).unwrap();
+    assert!(store
+        .partition("t", 0)
+        .unwrap()
+        .quarantine_reason()
+        .is_some());
 }

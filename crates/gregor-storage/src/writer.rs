@@ -1,0 +1,121 @@
+//! The writer thread: appends leave the async workers here.
+//!
+//! A Produce hands each batch over ([`Writer::submit`]) and awaits its
+//! outcome; the thread takes whatever is queued, writes it (a `pwrite` into
+//! the page cache per batch), and answers each at once. Durability is the
+//! group-commit thread's job ([`crate::durability`]), so a slow `fdatasync`
+//! never holds up the next writes.
+
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+
+use bytes::Bytes;
+use gregor_protocol::records::BatchHeader;
+use tokio::sync::oneshot;
+
+use crate::durability::lock;
+use crate::error::{Result, StorageError};
+use crate::partition::PartitionLog;
+use crate::{AppendOptions, AppendOutcome};
+
+struct Job {
+    log: Arc<PartitionLog>,
+    batch: Bytes,
+    header: BatchHeader,
+    opts: AppendOptions,
+    reply: oneshot::Sender<Result<AppendOutcome>>,
+}
+
+#[derive(Default)]
+struct Queue {
+    jobs: Vec<Job>,
+    shutdown: bool,
+}
+
+struct Ctl {
+    queue: Mutex<Queue>,
+    cv: Condvar,
+}
+
+pub(crate) struct Writer {
+    ctl: Arc<Ctl>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Writer {
+    pub(crate) fn start() -> Result<Writer> {
+        let ctl = Arc::new(Ctl {
+            queue: Mutex::new(Queue::default()),
+            cv: Condvar::new(),
+        });
+        let c = Arc::clone(&ctl);
+        let thread = std::thread::Builder::new()
+            .name("gregor-writer".into())
+            .spawn(move || run(&c))?;
+        Ok(Writer {
+            ctl,
+            thread: Mutex::new(Some(thread)),
+        })
+    }
+
+    /// Queues an append; the receiver gets its outcome once written.
+    pub(crate) fn submit(
+        &self,
+        log: Arc<PartitionLog>,
+        batch: Bytes,
+        header: BatchHeader,
+        opts: AppendOptions,
+    ) -> oneshot::Receiver<Result<AppendOutcome>> {
+        let (tx, rx) = oneshot::channel();
+        let mut q = lock(&self.ctl.queue);
+        if q.shutdown {
+            let _ = tx.send(Err(StorageError::Engine("the store is closing".into())));
+            return rx;
+        }
+        let wake = q.jobs.is_empty();
+        q.jobs.push(Job {
+            log,
+            batch,
+            header,
+            opts,
+            reply: tx,
+        });
+        drop(q);
+        if wake {
+            self.ctl.cv.notify_one();
+        }
+        rx
+    }
+
+    /// Writes what is queued, then stops the thread.
+    pub(crate) fn shutdown(&self) {
+        lock(&self.ctl.queue).shutdown = true;
+        self.ctl.cv.notify_one();
+        if let Some(t) = lock(&self.thread).take() {
+            if t.join().is_err() {
+                tracing::error!("writer thread panicked");
+            }
+        }
+    }
+}
+
+fn run(ctl: &Ctl) {
+    let mut jobs = Vec::new();
+    loop {
+        {
+            let mut q = lock(&ctl.queue);
+            while q.jobs.is_empty() && !q.shutdown {
+                q = ctl.cv.wait(q).unwrap_or_else(|e| e.into_inner());
+            }
+            if q.jobs.is_empty() {
+                return; // shutdown with nothing left
+            }
+            std::mem::swap(&mut jobs, &mut q.jobs);
+        }
+        for j in jobs.drain(..) {
+            let r = j.log.append_parsed(&j.batch, j.header, j.opts);
+            // A dropped receiver: the connection went away; the write stands.
+            let _ = j.reply.send(r);
+        }
+    }
+}
