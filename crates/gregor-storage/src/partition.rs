@@ -1210,9 +1210,10 @@ impl PartitionLog {
     /// Re-reads what lies after the recovery point: checks every batch
     /// (header, contiguous offsets, CRC) as Kafka's log recovery does,
     /// rebuilding the index tail, segment summaries and producer state.
-    /// A damaged batch at the very end (nothing intact after it in this
-    /// file or later ones) is a torn write: the file is cut there. Damage
-    /// with intact data after it is `Corrupt` (the caller quarantines).
+    /// A damaged batch at the end of its file (nothing intact after it
+    /// there) is a torn write: the file is cut there and later segment
+    /// files, necessarily unsynced too, are removed. Damage with intact
+    /// data after it in the same file is `Corrupt` (the caller quarantines).
     fn recover(&self, ckpt: Option<&CheckpointRec>) -> Result<()> {
         let names = self.shared.fs.list_dir(&self.dir)?;
         let mut on_disk: Vec<i64> = names.iter().filter_map(|n| parse_segment_name(n)).collect();
@@ -1260,17 +1261,22 @@ impl PartitionLog {
         for (i, (base, start)) in to_scan.iter().copied().enumerate() {
             if st.segs.last().is_none_or(|a| a.base != base) {
                 if base != expected {
-                    // A later file that does not continue the log.
-                    let has_data = self.file_len(base)? > 0;
-                    if has_data {
-                        return Err(StorageError::Corrupt(format!(
-                            "segment {} starts at {base}, expected {expected}",
-                            self.seg_path(base).display()
-                        )));
+                    // A later file that does not continue the log: the end
+                    // of the one before it was lost, so this one, written
+                    // after it, was never synced either. It goes, with
+                    // every file after it.
+                    tracing::warn!(
+                        topic = %self.topic,
+                        partition = self.partition,
+                        segment = %self.seg_path(base).display(),
+                        expected_offset = expected,
+                        "removing unsynced segment files after a lost log tail"
+                    );
+                    for (b, _) in &to_scan[i..] {
+                        let _ = self.shared.fs.remove_file(&self.seg_path(*b));
                     }
-                    let _ = self.shared.fs.remove_file(&self.seg_path(base));
                     self.shared.unsynced_dir(&self.dir);
-                    continue;
+                    break;
                 }
                 st.segs.push(SegInfo::new(base, now));
             }
@@ -1284,14 +1290,11 @@ impl PartitionLog {
             }
             let cut = self.scan_segment(&mut st, &file, start, len, &mut expected)?;
             if let Some(pos) = cut {
-                // Anything intact after the damage means it is not a torn tail.
-                let later_data = to_scan[i + 1..]
-                    .iter()
-                    .map(|(b, _)| self.file_len(*b))
-                    .collect::<Result<Vec<u64>>>()?
-                    .into_iter()
-                    .any(|l| l > 0);
-                if later_data || intact_batch_follows(&*file, pos, len)? {
+                // Intact data after the damage in the same file: not a torn
+                // write, refuse to cut. (Later segment files do not count:
+                // they were written after this tail, so no sync can have
+                // covered them without covering it.)
+                if intact_batch_follows(&*file, pos, len)? {
                     return Err(StorageError::Corrupt(format!(
                         "{}: damaged batch at position {pos} with intact data after it",
                         self.seg_path(base).display()
@@ -1320,10 +1323,6 @@ impl PartitionLog {
         st.dirty = true;
         self.shared.mark_ckpt_dirty();
         Ok(())
-    }
-
-    fn file_len(&self, base: i64) -> Result<u64> {
-        Ok(self.shared.files.get(&self.seg_path(base), false)?.len()?)
     }
 
     /// Checks the batches of one segment from `start` to `len`, accounting
