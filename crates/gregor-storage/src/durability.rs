@@ -112,6 +112,8 @@ pub(crate) struct Shared {
     unsynced: Mutex<Unsynced>,
     /// Every live partition, for checkpoints.
     logs: Mutex<HashMap<u32, Weak<PartitionLog>>>,
+    /// Partitions changed since their last checkpoint (log ids; may repeat).
+    changed: Mutex<Vec<u32>>,
     /// Set once a flush failed; never cleared (see [`StorageError::Poisoned`]).
     poisoned: AtomicBool,
     /// Engine writes since the last durable engine flush started.
@@ -153,6 +155,7 @@ impl Shared {
             direct_index,
             unsynced: Mutex::new(Unsynced::default()),
             logs: Mutex::new(HashMap::new()),
+            changed: Mutex::new(Vec::new()),
             poisoned: AtomicBool::new(false),
             dirty: AtomicBool::new(false),
             ckpt_dirty: AtomicBool::new(false),
@@ -226,6 +229,11 @@ impl Shared {
 
     pub(crate) fn register_log(&self, log: &Arc<PartitionLog>) {
         lock(&self.logs).insert(log.lid(), Arc::downgrade(log));
+    }
+
+    /// A partition changed: the next checkpoint visits it.
+    pub(crate) fn changed_log(&self, lid: u32) {
+        lock(&self.changed).push(lid);
     }
 
     pub(crate) fn unregister_log(&self, lid: u32) {

@@ -402,6 +402,15 @@ impl PartitionLog {
         self.wake_waiters();
     }
 
+    /// Records that the partition needs a checkpoint (and tells the store,
+    /// so a checkpoint visits only changed partitions).
+    fn mark_changed(&self, st: &mut LogState) {
+        if !st.dirty {
+            st.dirty = true;
+            self.shared.changed_log(self.lid);
+        }
+    }
+
     fn check_live(&self) -> Result<()> {
         if self.deleted.load(Ordering::Acquire) {
             return Err(StorageError::UnknownTopic);
@@ -597,7 +606,7 @@ impl PartitionLog {
         self.shared.unsynced_file(&f);
         self.shared.unsynced_dir(&self.dir);
         st.segs.push(SegInfo::new(base, now));
-        st.dirty = true;
+        self.mark_changed(st);
         Ok(())
     }
 
@@ -641,7 +650,7 @@ impl PartitionLog {
             }
         }
         st.bytes_since_index += len;
-        st.dirty = true;
+        self.mark_changed(st);
     }
 
     // ------------------------------------------------------------ checkpoint
@@ -1098,7 +1107,7 @@ impl PartitionLog {
         st.read_hint = None;
         let first = st.segs.first().map_or(i64::MAX, |s| s.base);
         st.tail_index.retain(|e| e.0 >= first);
-        st.dirty = true;
+        self.mark_changed(st);
         doomed
     }
 
@@ -1194,7 +1203,7 @@ impl PartitionLog {
             self.shared.engine.write(wb)?;
         } else {
             st.expired_producers.extend(expired.iter().copied());
-            st.dirty = true;
+            self.mark_changed(&mut st);
             self.shared.mark_ckpt_dirty();
         }
         Ok(expired.len())
@@ -1320,7 +1329,7 @@ impl PartitionLog {
         self.log_end.store(expected, Ordering::Release);
         self.size
             .store(st.segs.iter().map(|s| s.size).sum(), Ordering::Release);
-        st.dirty = true;
+        self.mark_changed(&mut st);
         self.shared.mark_ckpt_dirty();
         Ok(())
     }
