@@ -10,13 +10,14 @@ which offsets a file holds.
 
 from __future__ import annotations
 
+import os
 import struct
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from confluent_kafka import OFFSET_BEGINNING, KafkaError, Producer, TopicCollection, TopicPartition
+from confluent_kafka import Producer, TopicCollection, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from compat import ck_consume_all, ck_consumer, ck_watermarks, unique_topic, wait_until
@@ -27,6 +28,11 @@ VALUE_LEN = 10 * 1024
 # batch; 64 KiB batches put ~16 in each and make the roll point meaningful.
 BATCH_BYTES = 65536
 RETENTION_CHECK = ("-o", "log.retention.check.interval.ms=200")
+
+# every test looks into the broker's data dir
+pytestmark = pytest.mark.skipif(
+    bool(os.environ.get("COMPAT_EXTERNAL_BOOTSTRAP")), reason="needs the data dir of a broker started by the suite"
+)
 
 
 def value(seq: int) -> bytes:
