@@ -27,9 +27,9 @@ environment variable, MP_<OPTION> (MP_TOPICS, MP_PARTITIONS, ...).
 
 With --bootstrap the broker is one already running; give --pid to get CPU
 and memory figures (restart is then skipped: the script did not start it).
-The producer's librdkafka statistics are included (requests per API it
-sent, as librdkafka counts them) to show how many Metadata requests a run
-costs. Records librdkafka could not send within its message.timeout.ms
+With --request-counts the producer's librdkafka statistics are included
+(requests per API it sent, as librdkafka counts them) to show how many
+Metadata requests a run costs. Records librdkafka could not send within its message.timeout.ms
 (300 s) are failures; broker CPU is then per delivered record.
 
 Examples:
@@ -94,6 +94,11 @@ def parse_args():
     ap.add_argument("--producer-config", action="append", default=[], metavar="KEY=VALUE",
                     help="extra librdkafka property for the producer, e.g. debug=metadata "
                          "(repeatable)")
+    ap.add_argument("--request-counts", action="store_true",
+                    default=bool(env_default("request-counts", "")),
+                    help="report the producer's requests per API from librdkafka's "
+                         "statistics (emitted every second: at 100,000 partitions that "
+                         "costs the client about a tenth of its CPU, so it is off by default)")
     ap.add_argument("--no-produce", action="store_true",
                     default=bool(env_default("no-produce", "")),
                     help="skip the produce phase (metadata, memory and restart only)")
@@ -238,7 +243,8 @@ def create_topics(bootstrap, names, partitions, chunk_partitions, timeout):
             f.result(timeout=timeout)
 
 
-def produce(bootstrap, names, partitions, record_bytes, rounds, timeout, extra):
+def produce(bootstrap, names, partitions, record_bytes, rounds, timeout, extra,
+            request_counts):
     """`rounds` times one record per partition, acks=all, each round waiting
     for its delivery reports. Returns (seconds, delivered, failures, stats)."""
     stats = {}
@@ -246,9 +252,11 @@ def produce(bootstrap, names, partitions, record_bytes, rounds, timeout, extra):
     def on_stats(js):
         stats["last"] = js
 
-    p = Producer({"bootstrap.servers": bootstrap, "acks": "all", **QUIET,
-                  # One snapshot at the end is enough; the callback keeps the last.
-                  "statistics.interval.ms": 1000, "stats_cb": on_stats, **extra})
+    conf = {"bootstrap.servers": bootstrap, "acks": "all", **QUIET}
+    if request_counts:
+        # One snapshot at the end is enough; the callback keeps the last.
+        conf.update({"statistics.interval.ms": 1000, "stats_cb": on_stats})
+    p = Producer({**conf, **extra})
     value = b"x" * record_bytes
     delivered = [0]
     failures = []
@@ -273,15 +281,16 @@ def produce(bootstrap, names, partitions, record_bytes, rounds, timeout, extra):
             p.poll(0)
         p.flush(max(0.0, deadline - time.monotonic()))
     elapsed = time.monotonic() - t0
-    # A last statistics snapshot that covers the whole phase.
-    snap_deadline = time.monotonic() + 2.5
-    stats.pop("last", None)
-    while "last" not in stats and time.monotonic() < snap_deadline:
-        p.poll(0.1)
+    if request_counts:
+        # A last statistics snapshot that covers the whole phase.
+        snap_deadline = time.monotonic() + 2.5
+        stats.pop("last", None)
+        while "last" not in stats and time.monotonic() < snap_deadline:
+            p.poll(0.1)
     return elapsed, delivered[0], failures, stats.get("last")
 
 
-def request_counts(stats_json):
+def requests_per_api(stats_json):
     """Requests per API the producer sent to the broker(s), from librdkafka's
     statistics."""
     if not stats_json:
@@ -328,7 +337,8 @@ def main():
             cpu0 = cpu_seconds(pid) if pid else None
             extra = dict(kv.split("=", 1) for kv in a.producer_config)
             elapsed, delivered, failures, stats = produce(
-                bootstrap, names, a.partitions, a.record_bytes, a.rounds, a.timeout, extra)
+                bootstrap, names, a.partitions, a.record_bytes, a.rounds, a.timeout, extra,
+                a.request_counts)
             cpu1 = cpu_seconds(pid) if pid else None
             n = a.topics * a.partitions * a.rounds
             result["records"] = n
@@ -343,7 +353,8 @@ def main():
                 # Per record the broker took: with failures (librdkafka's
                 # message.timeout.ms, 300 s), only delivered ones count.
                 result["broker_cpu_us_per_record"] = round(cpu / max(delivered, 1) * 1e6, 1)
-            result["producer_requests"] = request_counts(stats)
+            if a.request_counts:
+                result["producer_requests"] = requests_per_api(stats)
 
         # The best of three: one full Metadata request, without the
         # client library's own scheduling in the figure.
