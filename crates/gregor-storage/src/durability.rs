@@ -28,6 +28,9 @@ use crate::error::{Result, StorageError};
 use crate::fs::{FileHandle, Fs};
 use crate::partition::PartitionLog;
 
+/// Engine writes per checkpoint batch (whole partitions each).
+const CHECKPOINT_BATCH: usize = 2048;
+
 /// Which partitions a durable flush checkpoints.
 #[derive(Clone, Copy)]
 pub(crate) enum Checkpoint<'a> {
@@ -77,10 +80,14 @@ impl FileCache {
         }
         let f = self.fs.open(path, create)?;
         if g.0.len() >= self.cap {
-            // O(cap) per miss, only when full: cheaper than keeping a list.
-            if let Some(old) = g.0.iter().min_by_key(|(_, v)| v.1).map(|(k, _)| k.clone()) {
-                g.0.remove(&old);
-            }
+            // Close the least recently used eighth at once: one pass over
+            // the map per cap/8 misses, not one per miss, when more files
+            // are in use than the cap (100,000 partitions written in turn).
+            let mut ticks: Vec<u64> = g.0.values().map(|v| v.1).collect();
+            let k = (ticks.len() / 8).max(1);
+            let (_, cutoff, _) = ticks.select_nth_unstable(k - 1);
+            let cutoff = *cutoff;
+            g.0.retain(|_, v| v.1 > cutoff);
         }
         g.0.insert(path.to_path_buf(), (Arc::clone(&f), tick));
         Ok(f)
@@ -306,11 +313,20 @@ impl Shared {
             self.fs.sync_dir(d)?;
         }
         if !snaps.is_empty() {
+            // In engine batches of bounded size (one huge sled batch costs
+            // memory out of proportion), split between partitions: each
+            // partition's entries stay in one atomic batch with the
+            // checkpoint record that makes them count.
             let mut wb = WriteBatch::default();
             for (log, s) in &snaps {
                 log.checkpoint_writes(s, &mut wb);
+                if wb.len() >= CHECKPOINT_BATCH {
+                    self.engine.write(std::mem::take(&mut wb))?;
+                }
             }
-            self.engine.write(wb)?;
+            if !wb.is_empty() {
+                self.engine.write(wb)?;
+            }
             self.dirty.store(true, Ordering::Release);
         }
         // Cleared before flushing: a write racing with the flush sets it
