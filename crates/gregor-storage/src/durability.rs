@@ -27,6 +27,7 @@ use crate::engine::{Engine, WriteBatch};
 use crate::error::{Result, StorageError};
 use crate::fs::{FileHandle, Fs};
 use crate::partition::PartitionLog;
+use crate::AppendOutcome;
 
 /// Engine writes per checkpoint batch (whole partitions each).
 const CHECKPOINT_BATCH: usize = 2048;
@@ -341,7 +342,35 @@ impl Shared {
     }
 }
 
-type Waiter = oneshot::Sender<Result<()>>;
+/// Someone waiting for the next cycle: a `sync()` caller, or an acks=all
+/// append whose outcome is handed over once it is durable (the writer
+/// registers it directly: one thread hop less per request).
+pub(crate) enum Waiter {
+    Sync(oneshot::Sender<Result<()>>),
+    Append(oneshot::Sender<Result<AppendOutcome>>, AppendOutcome),
+}
+
+impl Waiter {
+    fn answer(self, ok: bool) {
+        // A dropped receiver just means nobody is waiting any more.
+        match self {
+            Waiter::Sync(tx) => {
+                let _ = tx.send(if ok {
+                    Ok(())
+                } else {
+                    Err(StorageError::Poisoned)
+                });
+            }
+            Waiter::Append(tx, out) => {
+                let _ = tx.send(if ok {
+                    Ok(out)
+                } else {
+                    Err(StorageError::Poisoned)
+                });
+            }
+        }
+    }
+}
 
 #[derive(Default)]
 struct CommitState {
@@ -388,11 +417,16 @@ impl Committer {
     /// after this call.
     pub(crate) fn register(&self) -> oneshot::Receiver<Result<()>> {
         let (tx, rx) = oneshot::channel();
+        self.register_waiter(Waiter::Sync(tx));
+        rx
+    }
+
+    /// Adds a waiter answered after the next cycle that starts after this.
+    pub(crate) fn register_waiter(&self, w: Waiter) {
         let mut st = lock(&self.ctl.state);
-        st.waiters.push(tx);
+        st.waiters.push(w);
         drop(st);
         self.ctl.cv.notify_one();
-        rx
     }
 
     /// Stops the thread after a last flush of whatever is pending.
@@ -453,12 +487,7 @@ fn run(shared: &Shared, ctl: &CommitCtl, interval: Option<Duration>) {
         };
         let ok = result.is_ok();
         for w in waiters {
-            // A dropped receiver just means nobody is waiting any more.
-            let _ = w.send(if ok {
-                Ok(())
-            } else {
-                Err(StorageError::Poisoned)
-            });
+            w.answer(ok);
         }
         if shutdown {
             // Answer anyone who registered during the last flush too.
@@ -466,11 +495,7 @@ fn run(shared: &Shared, ctl: &CommitCtl, interval: Option<Duration>) {
             if !late.is_empty() {
                 let ok = shared.flush_durable(Checkpoint::All).is_ok();
                 for w in late {
-                    let _ = w.send(if ok {
-                        Ok(())
-                    } else {
-                        Err(StorageError::Poisoned)
-                    });
+                    w.answer(ok);
                 }
             }
             return;

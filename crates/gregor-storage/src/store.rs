@@ -68,7 +68,7 @@ pub struct Store {
     /// Serialises topic creation/deletion and the id counters.
     meta: Mutex<MetaState>,
     writer: Option<Writer>,
-    committer: Option<Committer>,
+    committer: Option<Arc<Committer>>,
     janitor: Option<Janitor>,
     /// Last field, so it is released after the engine has closed.
     dir_lock: Option<DataDirLock>,
@@ -183,11 +183,12 @@ impl Store {
             opts.index_interval_bytes,
         ));
         let mut store = Store::load(Arc::clone(&shared))?;
-        store.committer = Some(Committer::start(
+        let committer = Arc::new(Committer::start(
             Arc::clone(&shared),
             opts.flush_interval_ms,
         )?);
-        store.writer = Some(Writer::start()?);
+        store.writer = Some(Writer::start(Some(Arc::clone(&committer)))?);
+        store.committer = Some(committer);
         let janitor = Janitor::start(shared)?;
         janitor.kick(); // resume purges interrupted by a restart
         store.janitor = Some(janitor);
@@ -496,16 +497,21 @@ impl Store {
 
     /// Appends a batch whose header the caller parsed, on the writer thread
     /// (memory stores: right here, there is no I/O). See
-    /// [`PartitionLog::append_parsed`]. Durable once [`Store::sync`] resolves.
+    /// [`PartitionLog::append_parsed`]. The write is queued before this
+    /// returns (appends keep the caller's order); the future resolves once
+    /// written, or with `durable` (acks=all) once the group commit made it
+    /// durable (`Poisoned` if it failed). Otherwise durable once
+    /// [`Store::sync`] resolves.
     pub fn append(
         &self,
         log: &Arc<PartitionLog>,
         batch: Bytes,
         header: BatchHeader,
         opts: AppendOptions,
+        durable: bool,
     ) -> impl Future<Output = Result<AppendOutcome>> + Send + 'static {
         let pending = match &self.writer {
-            Some(w) => Err(w.submit(Arc::clone(log), batch, header, opts)),
+            Some(w) => Err(w.submit(Arc::clone(log), batch, header, opts, durable)),
             None => Ok(log.append_parsed(&batch, header, opts)),
         };
         async move {
@@ -550,7 +556,7 @@ impl Store {
     pub fn sync(&self) -> impl Future<Output = Result<()>> + Send + 'static {
         let pending = match self.shared.check_writable() {
             Err(e) => Err(e),
-            Ok(()) => Ok(self.committer.as_ref().map(Committer::register)),
+            Ok(()) => Ok(self.committer.as_ref().map(|c| c.register())),
         };
         async move {
             match pending? {

@@ -2,9 +2,10 @@
 //!
 //! A Produce hands each batch over ([`Writer::submit`]) and awaits its
 //! outcome; the thread takes whatever is queued, writes it (a `pwrite` into
-//! the page cache per batch), and answers each at once. Durability is the
-//! group-commit thread's job ([`crate::durability`]), so a slow `fdatasync`
-//! never holds up the next writes.
+//! the page cache per batch), and answers each at once, or, for a durable
+//! (acks=all) append, hands the outcome to the group-commit thread
+//! ([`crate::durability`]), which answers after the `fdatasync` that covers
+//! it. A slow `fdatasync` never holds up the next writes.
 
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
@@ -13,7 +14,7 @@ use bytes::Bytes;
 use gregor_protocol::records::BatchHeader;
 use tokio::sync::oneshot;
 
-use crate::durability::lock;
+use crate::durability::{lock, Committer, Waiter};
 use crate::error::{Result, StorageError};
 use crate::partition::PartitionLog;
 use crate::{AppendOptions, AppendOutcome};
@@ -23,6 +24,7 @@ struct Job {
     batch: Bytes,
     header: BatchHeader,
     opts: AppendOptions,
+    durable: bool,
     reply: oneshot::Sender<Result<AppendOutcome>>,
 }
 
@@ -43,7 +45,7 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    pub(crate) fn start() -> Result<Writer> {
+    pub(crate) fn start(committer: Option<Arc<Committer>>) -> Result<Writer> {
         let ctl = Arc::new(Ctl {
             queue: Mutex::new(Queue::default()),
             cv: Condvar::new(),
@@ -51,7 +53,7 @@ impl Writer {
         let c = Arc::clone(&ctl);
         let thread = std::thread::Builder::new()
             .name("gregor-writer".into())
-            .spawn(move || run(&c))?;
+            .spawn(move || run(&c, committer.as_deref()))?;
         Ok(Writer {
             ctl,
             thread: Mutex::new(Some(thread)),
@@ -65,6 +67,7 @@ impl Writer {
         batch: Bytes,
         header: BatchHeader,
         opts: AppendOptions,
+        durable: bool,
     ) -> oneshot::Receiver<Result<AppendOutcome>> {
         let (tx, rx) = oneshot::channel();
         let mut q = lock(&self.ctl.queue);
@@ -78,6 +81,7 @@ impl Writer {
             batch,
             header,
             opts,
+            durable,
             reply: tx,
         });
         drop(q);
@@ -99,7 +103,7 @@ impl Writer {
     }
 }
 
-fn run(ctl: &Ctl) {
+fn run(ctl: &Ctl, committer: Option<&Committer>) {
     let mut jobs = Vec::new();
     loop {
         {
@@ -114,8 +118,13 @@ fn run(ctl: &Ctl) {
         }
         for j in jobs.drain(..) {
             let r = j.log.append_parsed(&j.batch, j.header, j.opts);
-            // A dropped receiver: the connection went away; the write stands.
-            let _ = j.reply.send(r);
+            match (r, committer) {
+                (Ok(out), Some(c)) if j.durable => c.register_waiter(Waiter::Append(j.reply, out)),
+                // A dropped receiver: the connection went away; the write stands.
+                (r, _) => {
+                    let _ = j.reply.send(r);
+                }
+            }
         }
     }
 }

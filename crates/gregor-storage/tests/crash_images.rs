@@ -200,15 +200,20 @@ fn acknowledged_batches_survive_every_crash_image() {
                     batch_with(&vec![i64::try_from(step).unwrap(); n], None, 16)
                 };
                 let h = BatchHeader::parse(&client).unwrap();
+                // Half of them as acks=all: answered once durable.
+                let durable = rng.coin();
                 let out =
-                    block_on(store.append(&log, client.clone().into(), h, append_opts())).unwrap();
+                    block_on(store.append(&log, client.clone().into(), h, append_opts(), durable))
+                        .unwrap();
                 assert!(!out.duplicate);
-                state
-                    .get_mut(&key)
-                    .unwrap()
-                    .appended
+                let part = state.get_mut(&key).unwrap();
+                part.appended
                     .insert(out.base_offset, stored_form(&client, out.base_offset));
-                unsynced.push((key.clone(), out.base_offset));
+                if durable {
+                    part.acked.push(out.base_offset);
+                } else {
+                    unsynced.push((key.clone(), out.base_offset));
+                }
             }
         }
         // A crash image most steps; the background checkpoint thread runs

@@ -83,71 +83,63 @@ pub async fn handle(b: &Broker, req: ProduceRequest, version: i16) -> Handled {
     } else {
         validate_all(topics)
     };
-    // Phase 3: hand every batch to the writer thread at once (one write
-    // cycle takes them all), then collect the outcomes in request order.
+    // Phase 3: hand every batch to the writer thread now, in request order
+    // (so that later requests on this connection append after these), then
+    // collect the outcomes. acks=all outcomes arrive once the group commit
+    // has made them durable; the connection meanwhile reads on.
     let store = Arc::clone(b.store());
+    let durable = acks == -1;
     let mut pending = Vec::with_capacity(topics.len());
     for (topic_name, name, parts) in topics {
         let mut ps = Vec::with_capacity(parts.len());
         for (_, r) in parts {
             ps.push(match r {
-                Ok(c) => Ok(append(&store, c)),
+                Ok(c) => Ok(append(&store, c, durable)),
                 Err(r) => Err(r),
             });
         }
         pending.push((topic_name, name, ps));
     }
-    let mut appended_any = false;
-    let mut failed: Option<String> = None;
-    let mut responses = Vec::with_capacity(pending.len());
-    for (topic_name, name, parts) in pending {
-        let mut out = Vec::with_capacity(parts.len());
-        for r in parts {
-            let r = match r {
-                Ok(fut) => fut.await,
-                Err(r) => r,
-            };
-            let index = r.index;
-            if r.error_code == 0 {
-                appended_any = true;
-            } else {
-                debug!(topic = %name, partition = index, error_code = r.error_code, "produce refused");
-                failed.get_or_insert_with(|| {
-                    format!(
-                        "produce to {name}-{index} failed with error {}",
-                        r.error_code
-                    )
-                });
+    let finish = async move {
+        let mut failed: Option<String> = None;
+        let mut responses = Vec::with_capacity(pending.len());
+        for (topic_name, name, parts) in pending {
+            let mut out = Vec::with_capacity(parts.len());
+            for r in parts {
+                let r = match r {
+                    Ok(fut) => fut.await,
+                    Err(r) => r,
+                };
+                let index = r.index;
+                if r.error_code != 0 {
+                    debug!(topic = %name, partition = index, error_code = r.error_code, "produce refused");
+                    failed.get_or_insert_with(|| {
+                        format!(
+                            "produce to {name}-{index} failed with error {}",
+                            r.error_code
+                        )
+                    });
+                }
+                out.push(r);
             }
-            out.push(r);
+            responses.push(
+                TopicProduceResponse::default()
+                    .with_name(topic_name)
+                    .with_partition_responses(out),
+            );
         }
-        responses.push(
-            TopicProduceResponse::default()
-                .with_name(topic_name)
-                .with_partition_responses(out),
-        );
-    }
-    let resp = ProduceResponse::default().with_responses(responses);
+        (ProduceResponse::default().with_responses(responses), failed)
+    };
     match acks {
         // acks=0 has no response; Kafka closes the connection on an error so
         // that the client notices (`KafkaApis.handleProduceRequest`).
-        0 => match failed {
+        0 => match finish.await.1 {
             Some(reason) => Handled::Now(Response::Close(reason)),
             None => Handled::Now(Response::Nothing),
         },
-        -1 if appended_any => {
-            let sync = b.store().sync();
-            Handled::Later(Box::pin(async move {
-                match sync.await {
-                    Ok(()) => Response::Kind(Box::new(ResponseKind::Produce(resp))),
-                    Err(e) => {
-                        warn!(cause = %e, "fsync failed; acks=all produce not acknowledged");
-                        Response::Kind(Box::new(ResponseKind::Produce(storage_failed(resp))))
-                    }
-                }
-            }))
-        }
-        _ => Handled::Now(Response::Kind(Box::new(ResponseKind::Produce(resp)))),
+        _ => Handled::Later(Box::pin(async move {
+            Response::Kind(Box::new(ResponseKind::Produce(finish.await.0)))
+        })),
     }
 }
 
@@ -259,6 +251,7 @@ fn check(
 fn append(
     store: &Arc<gregor_storage::Store>,
     c: Checked,
+    durable: bool,
 ) -> impl std::future::Future<Output = PartitionProduceResponse> + Send + 'static {
     let opts = AppendOptions {
         log_append_time_ms: c.log_append.then(now_ms),
@@ -269,7 +262,7 @@ fn append(
     let log = c.log;
     let partition = log.partition();
     // The request's bytes go to the writer as they are: no copy.
-    let done = store.append(&log, c.data, c.header, opts);
+    let done = store.append(&log, c.data, c.header, opts, durable);
     async move {
         match done.await {
             Ok(out) => PartitionProduceResponse::default()
@@ -280,6 +273,8 @@ fn append(
                 .with_log_start_offset(out.log_start_offset),
             Err(e) => {
                 if !e.is_protocol() {
+                    // After a failed write or fsync nothing may be
+                    // acknowledged: KAFKA_STORAGE_ERROR (storage_error).
                     warn!(topic = %log.topic(), partition, cause = %e, "append failed");
                 }
                 // The log exists: Kafka reports its start even on an error.
@@ -302,18 +297,4 @@ fn err_code(partition: i32, code: i16, msg: Option<&str>) -> PartitionProduceRes
         .with_log_append_time_ms(-1)
         .with_log_start_offset(-1)
         .with_error_message(msg.map(str_bytes))
-}
-
-/// After a failed fsync nothing in the request may be acknowledged.
-fn storage_failed(mut resp: ProduceResponse) -> ProduceResponse {
-    for t in &mut resp.responses {
-        for p in &mut t.partition_responses {
-            if p.error_code == 0 {
-                p.error_code = ResponseError::KafkaStorageError.code();
-                p.base_offset = -1;
-                p.error_message = Some(str_bytes("the write could not be made durable"));
-            }
-        }
-    }
-    resp
 }
