@@ -66,8 +66,10 @@ pub struct StoreOptions {
     /// from acks=1 producers. 0 disables it (sled's own 500 ms non-fsync
     /// flush then stays on). Ignored by the memory engine. Default = 1000.
     pub flush_interval_ms: u64,
-    /// sled page cache size. sled 0.34's RSS runs at 4 to 8 times this;
-    /// it holds only indexes and metadata now. Default = 16 MiB.
+    /// sled page cache size. It holds only indexes and metadata now, and
+    /// sled 0.34 undercounts small pages: with 120,000 small keys a 16 MiB
+    /// cache took 963 MiB of RSS, 1 MiB 261 MiB, 512 KiB 31 MiB (measured,
+    /// docs/BENCHMARKS.md). Default = 512 KiB.
     pub cache_capacity_bytes: u64,
     /// Segment files kept open at once (least recently used are closed).
     /// Default = 1024.
@@ -81,7 +83,7 @@ impl Default for StoreOptions {
     fn default() -> Self {
         StoreOptions {
             flush_interval_ms: 1000,
-            cache_capacity_bytes: 16 * 1024 * 1024,
+            cache_capacity_bytes: 512 * 1024,
             max_open_files: 1024,
             index_interval_bytes: 4096,
         }
