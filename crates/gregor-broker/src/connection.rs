@@ -14,7 +14,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
-use gregor_protocol::fetch::{Chunk, FileChunk};
 use gregor_protocol::frame::check_length;
 use gregor_protocol::{decode_request, Decoded};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -97,7 +96,7 @@ pub async fn serve(
                     "ApiVersions version unsupported; answering KIP-511 style"
                 );
                 match gregor_protocol::response::unsupported_api_versions(correlation_id) {
-                    Ok(f) => Pending::Now(Reply::Frame(vec![Chunk::Mem(f.freeze())], None)),
+                    Ok(f) => Pending::Now(Reply::Frame(vec![f.freeze()], None)),
                     Err(e) => Pending::Now(Reply::Close(e.to_string())),
                 }
             }
@@ -292,38 +291,9 @@ async fn write_loop(
     let _ = wr.shutdown().await;
 }
 
-/// Writes a response made of chunks: runs of buffers with vectored writes
-/// (stored batches are not copied into one buffer), file regions with
-/// `sendfile` (segment bytes go from the page cache to the socket).
-async fn write_chunks(wr: &mut OwnedWriteHalf, chunks: &[Chunk]) -> std::io::Result<()> {
-    let mut i = 0;
-    while i < chunks.len() {
-        match &chunks[i] {
-            Chunk::File(f) => {
-                send_file(wr, f).await?;
-                i += 1;
-            }
-            Chunk::Mem(_) => {
-                let end = chunks[i..]
-                    .iter()
-                    .position(|c| matches!(c, Chunk::File(_)))
-                    .map_or(chunks.len(), |k| i + k);
-                let mems: Vec<&Bytes> = chunks[i..end]
-                    .iter()
-                    .filter_map(|c| match c {
-                        Chunk::Mem(b) => Some(b),
-                        Chunk::File(_) => None,
-                    })
-                    .collect();
-                write_buffers(wr, &mems).await?;
-                i = end;
-            }
-        }
-    }
-    Ok(())
-}
-
-async fn write_buffers(wr: &mut OwnedWriteHalf, chunks: &[&Bytes]) -> std::io::Result<()> {
+/// Writes a response made of several chunks with vectored writes: stored
+/// record batches go to the socket without being copied into one buffer.
+async fn write_chunks(wr: &mut OwnedWriteHalf, chunks: &[Bytes]) -> std::io::Result<()> {
     if let [one] = chunks {
         return wr.write_all(one).await;
     }
@@ -357,35 +327,6 @@ async fn write_buffers(wr: &mut OwnedWriteHalf, chunks: &[&Bytes]) -> std::io::R
             }
         }
     }
-}
-
-/// `sendfile(2)` of a file region to the (non-blocking) socket, waiting
-/// for the socket to be writable between partial sends.
-#[allow(unsafe_code)]
-async fn send_file(wr: &mut OwnedWriteHalf, f: &FileChunk) -> std::io::Result<()> {
-    use std::os::fd::AsRawFd;
-    let sock: &tokio::net::TcpStream = wr.as_ref();
-    let mut off = libc::off_t::try_from(f.offset)
-        .map_err(|_| std::io::Error::other("file offset out of range"))?;
-    let mut left = f.len;
-    while left > 0 {
-        sock.writable().await?;
-        let sent = sock.try_io(tokio::io::Interest::WRITABLE, || {
-            // SAFETY: both descriptors stay open for the call (the socket
-            // is borrowed, the file is held by `f`'s Arc); `off` is a live
-            // local that sendfile updates.
-            let n = unsafe { libc::sendfile(sock.as_raw_fd(), f.file.raw_fd(), &mut off, left) };
-            usize::try_from(n).map_err(|_| std::io::Error::last_os_error())
-        });
-        match sent {
-            // The file ended early: the frame cannot be completed.
-            Ok(0) => return Err(std::io::ErrorKind::UnexpectedEof.into()),
-            Ok(n) => left -= n.min(left),
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -1,54 +1,9 @@
 //! A hand-encoded Fetch response, v4–12, whose record sections are the
-//! stored batch bytes themselves: the frame is a list of chunks, buffers
-//! written with vectored I/O and file regions sent with `sendfile`, so
-//! records are never copied through the codec (which re-encodes and copies
-//! `records`) nor, from segment files, through user space.
-
-use std::sync::Arc;
+//! stored batch bytes themselves: the frame is a list of chunks written with
+//! vectored I/O, so records are never copied through the codec (which
+//! re-encodes and copies `records`).
 
 use bytes::{BufMut, Bytes, BytesMut};
-
-/// An open file whose bytes a response refers to (the writer sends the
-/// region with `sendfile`; the file stays open while the chunk lives).
-pub trait FileRegion: Send + Sync + std::fmt::Debug {
-    /// The descriptor to send from.
-    fn raw_fd(&self) -> std::os::fd::RawFd;
-}
-
-/// `len` bytes of a file from `offset`.
-#[derive(Clone, Debug)]
-pub struct FileChunk {
-    /// The file.
-    pub file: Arc<dyn FileRegion>,
-    /// Where the bytes start.
-    pub offset: u64,
-    /// How many.
-    pub len: usize,
-}
-
-/// One piece of a response frame.
-#[derive(Clone, Debug)]
-pub enum Chunk {
-    /// Bytes in memory.
-    Mem(Bytes),
-    /// A file region.
-    File(FileChunk),
-}
-
-impl Chunk {
-    /// Bytes this chunk puts on the wire.
-    pub fn len(&self) -> usize {
-        match self {
-            Chunk::Mem(b) => b.len(),
-            Chunk::File(f) => f.len,
-        }
-    }
-
-    /// True if it puts nothing on the wire.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
 
 /// One partition of a Fetch response.
 #[derive(Debug, Clone, Default)]
@@ -65,9 +20,6 @@ pub struct FetchPartition {
     pub log_start_offset: i64,
     /// Stored batches, served as they are.
     pub records: Vec<Bytes>,
-    /// Stored batches to send straight from their segment file, after
-    /// `records`.
-    pub file: Option<FileChunk>,
     /// Encode `aborted_transactions` as an empty list rather than null, as
     /// Kafka does for partitions it could not look up.
     pub empty_aborted_list: bool,
@@ -127,7 +79,7 @@ pub fn encode_fetch_response(
     correlation_id: i32,
     version: i16,
     r: &FetchResponseParts,
-) -> Vec<Chunk> {
+) -> Vec<Bytes> {
     let flexible = version >= FLEXIBLE;
     let mut chunks = Vec::new();
     let mut cur = BytesMut::with_capacity(128);
@@ -169,8 +121,7 @@ pub fn encode_fetch_response(
             if version >= 11 {
                 cur.put_i32(-1); // preferred_read_replica
             }
-            let len: usize = p.records.iter().map(Bytes::len).sum::<usize>()
-                + p.file.as_ref().map_or(0, |f| f.len);
+            let len: usize = p.records.iter().map(Bytes::len).sum();
             if flexible {
                 put_uvarint(&mut cur, len as u64 + 1);
             } else {
@@ -178,15 +129,9 @@ pub fn encode_fetch_response(
             }
             for rec in &p.records {
                 total += cur.len();
-                chunks.push(Chunk::Mem(cur.split().freeze()));
+                chunks.push(cur.split().freeze());
                 total += rec.len();
-                chunks.push(Chunk::Mem(rec.clone()));
-            }
-            if let Some(f) = &p.file {
-                total += cur.len();
-                chunks.push(Chunk::Mem(cur.split().freeze()));
-                total += f.len;
-                chunks.push(Chunk::File(f.clone()));
+                chunks.push(rec.clone());
             }
             if flexible {
                 put_uvarint(&mut cur, 0); // partition tagged fields
@@ -200,13 +145,11 @@ pub fn encode_fetch_response(
         put_uvarint(&mut cur, 0); // top-level tagged fields
     }
     total += cur.len();
-    chunks.push(Chunk::Mem(cur.freeze()));
+    chunks.push(cur.freeze());
     let frame_len = wire_i32(total - 4).to_be_bytes();
     // The length sits in the first chunk, which is always ours.
-    if let Some(Chunk::Mem(b)) = chunks.first_mut() {
-        let mut first = BytesMut::from(&b[..]);
-        first[..4].copy_from_slice(&frame_len);
-        *b = first.freeze();
-    }
+    let mut first = BytesMut::from(&chunks[0][..]);
+    first[..4].copy_from_slice(&frame_len);
+    chunks[0] = first.freeze();
     chunks
 }

@@ -173,21 +173,6 @@ pub struct ReadResult {
     pub log_start_offset: i64,
 }
 
-/// A byte range of a segment file, from [`PartitionLog::read_slice`].
-#[derive(Clone, Debug)]
-pub struct SliceRead {
-    /// The segment file; `None` when there is nothing to send.
-    pub file: Option<std::sync::Arc<dyn fs::FileHandle>>,
-    /// Where the range starts in the file.
-    pub position: u64,
-    /// Its length in bytes (0 when there is nothing to send).
-    pub len: u64,
-    /// High watermark as of the range (no byte of it lies beyond).
-    pub high_watermark: i64,
-    /// Log start offset when the read started.
-    pub log_start_offset: i64,
-}
-
 impl ReadResult {
     /// Total bytes of the batches.
     pub fn total_bytes(&self) -> usize {

@@ -33,7 +33,7 @@ use crate::error::{Result, StorageError};
 use crate::fs::FileHandle;
 use crate::keys::{self, INDEX, TIME};
 use crate::producer::{self, Check, ProducerState};
-use crate::{AppendOptions, AppendOutcome, ReadResult, SliceRead};
+use crate::{AppendOptions, AppendOutcome, ReadResult};
 
 /// Keys deleted per engine write during retention and purges: big enough to
 /// amortise, small enough not to stall other writers.
@@ -801,93 +801,11 @@ impl PartitionLog {
         Ok(out)
     }
 
-    /// Where to find what a fetch from `offset` returns, to send it from
-    /// the file as it is (`sendfile`): a byte range of one segment, the
-    /// same whole batches [`Self::read`] returns (from the one containing
-    /// `offset`, at most `max_bytes` but at least that first batch,
-    /// KIP-74), never past the high watermark. Errors as [`Self::read`].
-    pub fn read_slice(&self, offset: i64, max_bytes: usize) -> Result<SliceRead> {
-        self.check_live()?;
-        let hw = self.log_end.load(Ordering::Acquire);
-        let ls = self.log_start.load(Ordering::Acquire);
-        if offset < ls || offset > hw {
-            return Err(StorageError::OffsetOutOfRange {
-                log_start_offset: ls,
-                high_watermark: hw,
-            });
-        }
-        let mut out = SliceRead {
-            file: None,
-            position: 0,
-            len: 0,
-            high_watermark: hw,
-            log_start_offset: ls,
-        };
-        if offset == hw {
-            return Ok(out);
-        }
-        let Some((seg, mut pos, end_offset)) = self.locate_at(offset)? else {
-            return Ok(out);
-        };
-        // The segment's size and this log end were taken together.
-        out.high_watermark = end_offset;
-        let file = self.shared.files.get(&self.seg_path(seg.base), false)?;
-        let end = seg.size;
-        let mut hdr = [0u8; STEP_HEADER];
-        let first_len = loop {
-            if pos >= end {
-                return Ok(out);
-            }
-            let n = file.read_at(&mut hdr, pos)?;
-            let Some((_, total, last)) = step(&hdr[..n]) else {
-                return Err(StorageError::Corrupt(format!(
-                    "{}: no batch header at position {pos}",
-                    self.seg_path(seg.base).display()
-                )));
-            };
-            if last >= offset {
-                break total;
-            }
-            pos += total;
-        };
-        // Whole batches only (Kafka may end inside one, which its clients
-        // drop and fetch again: with large batches that wastes up to half a
-        // response). Headers only: 27 bytes per batch.
-        let limit = to_u64(max_bytes).max(first_len);
-        let mut stop = pos + first_len;
-        let mut next = None;
-        while stop < end {
-            let n = file.read_at(&mut hdr, stop)?;
-            let Some((_, total, last)) = step(&hdr[..n]) else {
-                break;
-            };
-            if stop + total - pos > limit || stop + total > end {
-                break;
-            }
-            stop += total;
-            next = Some(last + 1);
-        }
-        if let Some(next) = next {
-            lock(&self.state).read_hint = Some((next, seg.base, stop));
-        }
-        out.len = stop - pos;
-        out.position = pos;
-        out.file = Some(file);
-        Ok(out)
-    }
-
     /// The segment holding `offset` (with its size as of now) and a
     /// position at or before the batch containing it.
     fn locate(&self, offset: i64) -> Result<Option<(SegInfo, u64)>> {
-        Ok(self.locate_at(offset)?.map(|(seg, pos, _)| (seg, pos)))
-    }
-
-    /// [`Self::locate`], plus the log end as of the segment's size (both
-    /// taken under the lock, so that no byte of the segment lies past it).
-    fn locate_at(&self, offset: i64) -> Result<Option<(SegInfo, u64, i64)>> {
-        let (seg, hint, end) = {
+        let (seg, hint) = {
             let st = lock(&self.state);
-            let end = self.log_end.load(Ordering::Acquire);
             let i = st.segs.partition_point(|s| s.last_offset < offset);
             let Some(seg) = st.segs.get(i).copied() else {
                 return Ok(None);
@@ -905,10 +823,10 @@ impl PartitionLog {
                     hint = Some((o, pos));
                 }
             }
-            (seg, hint, end)
+            (seg, hint)
         };
         if let Some((_, pos)) = hint {
-            return Ok(Some((seg, pos, end)));
+            return Ok(Some((seg, pos)));
         }
         // The engine's sparse index: the last entry at or before `offset`
         // within this segment.
@@ -924,7 +842,7 @@ impl PartitionLog {
             },
             None => 0,
         };
-        Ok(Some((seg, pos, end)))
+        Ok(Some((seg, pos)))
     }
 
     /// Offset the next append gets; on a single node, the high watermark.

@@ -5,9 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use gregor_protocol::fetch::{
-    encode_fetch_response, FetchPartition, FetchResponseParts, FetchTopic, FileChunk, FileRegion,
+    encode_fetch_response, FetchPartition, FetchResponseParts, FetchTopic,
 };
-use gregor_storage::fs::FileHandle;
 use kafka_protocol::messages::FetchRequest;
 use tokio::sync::Notify;
 use tokio::time::Instant;
@@ -27,7 +26,7 @@ pub async fn handle(b: &Broker, ctx: Ctx, req: FetchRequest) -> Handled {
             error_code: ResponseError::FetchSessionIdNotFound.code(),
             ..Default::default()
         };
-        return Handled::Now(Response::Chunks(
+        return Handled::Now(Response::Raw(
             encode_fetch_response(ctx.correlation_id, ctx.version, &parts),
             None,
         ));
@@ -78,7 +77,7 @@ pub async fn handle(b: &Broker, ctx: Ctx, req: FetchRequest) -> Handled {
 /// `message.max.bytes`, goes out uncharged then.
 fn respond(b: &Broker, ctx: Ctx, parts: &FetchResponseParts, bytes: usize) -> Response {
     let charge = b.memory().try_take(bytes);
-    Response::Chunks(
+    Response::Raw(
         encode_fetch_response(ctx.correlation_id, ctx.version, parts),
         charge,
     )
@@ -89,17 +88,6 @@ fn has_error(parts: &FetchResponseParts) -> bool {
         .topics
         .iter()
         .any(|t| t.partitions.iter().any(|p| p.error_code != 0))
-}
-
-/// A segment file as the response writer sees it.
-#[derive(Debug)]
-struct Segment(Arc<dyn FileHandle>);
-
-impl FileRegion for Segment {
-    fn raw_fd(&self) -> std::os::fd::RawFd {
-        // Only persistent stores serve slices, and their files have one.
-        self.0.raw_fd().unwrap_or(-1)
-    }
 }
 
 /// [`read_all`] on the blocking pool: segment reads may wait for the disk.
@@ -160,36 +148,6 @@ fn read_all(b: &Broker, req: &FetchRequest) -> (FetchResponseParts, usize) {
             let limit = usize::try_from(p.partition_max_bytes)
                 .unwrap_or(0)
                 .min(budget);
-            if b.store().is_persistent() {
-                // Straight from the segment file: the range goes to the socket
-                // with sendfile, never through a buffer of ours.
-                match log.read_slice(p.fetch_offset, limit.max(1)) {
-                    Ok(r) => {
-                        out.high_watermark = r.high_watermark;
-                        out.last_stable_offset = r.high_watermark;
-                        out.log_start_offset = r.log_start_offset;
-                        let size = usize::try_from(r.len).unwrap_or(usize::MAX);
-                        // KIP-74: only the first batch of the whole response
-                        // may exceed the limits; later partitions keep to them.
-                        if let Some(file) =
-                            r.file.filter(|_| size > 0 && (total == 0 || size <= limit))
-                        {
-                            total += size;
-                            budget = budget.saturating_sub(size);
-                            out.file = Some(FileChunk {
-                                file: Arc::new(Segment(file)),
-                                offset: r.position,
-                                len: size,
-                            });
-                        }
-                    }
-                    // Like Kafka, an error (OFFSET_OUT_OF_RANGE included) carries
-                    // no offsets: the client asks ListOffsets to reset.
-                    Err(e) => out.error_code = storage_error(&e).code(),
-                }
-                partitions.push(out);
-                continue;
-            }
             match log.read(p.fetch_offset, limit.max(1)) {
                 Ok(r) => {
                     out.high_watermark = r.high_watermark;
@@ -207,6 +165,8 @@ fn read_all(b: &Broker, req: &FetchRequest) -> (FetchResponseParts, usize) {
                     budget = budget.saturating_sub(size);
                     out.records = batches;
                 }
+                // Like Kafka, an error (OFFSET_OUT_OF_RANGE included) carries
+                // no offsets: the client asks ListOffsets to reset.
                 Err(e) => out.error_code = storage_error(&e).code(),
             }
             partitions.push(out);

@@ -8,7 +8,6 @@ use std::future::Future;
 use std::pin::Pin;
 
 use bytes::Bytes;
-use gregor_protocol::fetch::Chunk;
 use gregor_protocol::request::api_name;
 use gregor_protocol::{encode_response, Request};
 use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind};
@@ -45,7 +44,7 @@ mod sync_group;
 pub enum Reply {
     /// A whole response frame, in chunks, and the memory budget it holds
     /// until written (a Fetch response's record bytes).
-    Frame(Vec<Chunk>, Option<OwnedSemaphorePermit>),
+    Frame(Vec<Bytes>, Option<OwnedSemaphorePermit>),
     /// No response (acks=0 Produce).
     Nothing,
     /// Close the connection, as Kafka does in this situation.
@@ -67,9 +66,6 @@ pub enum Response {
     Kind(Box<ResponseKind>),
     /// Already-encoded chunks (Fetch), with the budget they hold.
     Raw(Vec<Bytes>, Option<OwnedSemaphorePermit>),
-    /// A Fetch response: buffers and segment file regions, with the budget
-    /// they hold.
-    Chunks(Vec<Chunk>, Option<OwnedSemaphorePermit>),
     /// No response.
     Nothing,
     /// Close the connection.
@@ -212,17 +208,14 @@ fn finish(ctx: Ctx, r: Response) -> Reply {
     match r {
         Response::Kind(kind) => {
             match encode_response(ctx.correlation_id, ctx.api_key, ctx.version, &kind) {
-                Ok(frame) => Reply::Frame(vec![Chunk::Mem(frame.freeze())], None),
+                Ok(frame) => Reply::Frame(vec![frame.freeze()], None),
                 Err(e) => {
                     warn!(cause = %e, "response encoding failed");
                     Reply::Close(e.to_string())
                 }
             }
         }
-        Response::Raw(chunks, budget) => {
-            Reply::Frame(chunks.into_iter().map(Chunk::Mem).collect(), budget)
-        }
-        Response::Chunks(chunks, budget) => Reply::Frame(chunks, budget),
+        Response::Raw(chunks, budget) => Reply::Frame(chunks, budget),
         Response::Nothing => Reply::Nothing,
         Response::Close(reason) => Reply::Close(reason),
     }
