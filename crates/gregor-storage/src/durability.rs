@@ -351,7 +351,7 @@ pub(crate) enum Waiter {
 }
 
 impl Waiter {
-    fn answer(self, ok: bool) {
+    pub(crate) fn answer(self, ok: bool) {
         // A dropped receiver just means nobody is waiting any more.
         match self {
             Waiter::Sync(tx) => {

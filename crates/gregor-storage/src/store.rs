@@ -187,7 +187,10 @@ impl Store {
             Arc::clone(&shared),
             opts.flush_interval_ms,
         )?);
-        store.writer = Some(Writer::start(Some(Arc::clone(&committer)))?);
+        store.writer = Some(Writer::start(
+            Some(Arc::clone(&committer)),
+            Arc::clone(&shared),
+        )?);
         store.committer = Some(committer);
         let janitor = Janitor::start(shared)?;
         janitor.kick(); // resume purges interrupted by a restart

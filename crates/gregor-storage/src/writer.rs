@@ -14,7 +14,7 @@ use bytes::Bytes;
 use gregor_protocol::records::BatchHeader;
 use tokio::sync::oneshot;
 
-use crate::durability::{lock, Committer, Waiter};
+use crate::durability::{lock, Checkpoint, Committer, Shared, Waiter};
 use crate::error::{Result, StorageError};
 use crate::partition::PartitionLog;
 use crate::{AppendOptions, AppendOutcome};
@@ -45,7 +45,7 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    pub(crate) fn start(committer: Option<Arc<Committer>>) -> Result<Writer> {
+    pub(crate) fn start(committer: Option<Arc<Committer>>, shared: Arc<Shared>) -> Result<Writer> {
         let ctl = Arc::new(Ctl {
             queue: Mutex::new(Queue::default()),
             cv: Condvar::new(),
@@ -53,7 +53,7 @@ impl Writer {
         let c = Arc::clone(&ctl);
         let thread = std::thread::Builder::new()
             .name("gregor-writer".into())
-            .spawn(move || run(&c, committer.as_deref()))?;
+            .spawn(move || run(&c, committer.as_deref(), &shared))?;
         Ok(Writer {
             ctl,
             thread: Mutex::new(Some(thread)),
@@ -103,8 +103,9 @@ impl Writer {
     }
 }
 
-fn run(ctl: &Ctl, committer: Option<&Committer>) {
+fn run(ctl: &Ctl, committer: Option<&Committer>, shared: &Shared) {
     let mut jobs = Vec::new();
+    let mut durable = Vec::new();
     loop {
         {
             let mut q = lock(&ctl.queue);
@@ -118,12 +119,33 @@ fn run(ctl: &Ctl, committer: Option<&Committer>) {
         }
         for j in jobs.drain(..) {
             let r = j.log.append_parsed(&j.batch, j.header, j.opts);
-            match (r, committer) {
-                (Ok(out), Some(c)) if j.durable => c.register_waiter(Waiter::Append(j.reply, out)),
+            match r {
+                Ok(out) if j.durable && committer.is_some() => {
+                    durable.push(Waiter::Append(j.reply, out));
+                }
                 // A dropped receiver: the connection went away; the write stands.
-                (r, _) => {
+                r => {
                     let _ = j.reply.send(r);
                 }
+            }
+        }
+        let Some(c) = committer else { continue };
+        if durable.is_empty() {
+            continue;
+        }
+        if lock(&ctl.queue).jobs.is_empty() {
+            // Nothing else to write: sync here rather than wake the
+            // group-commit thread (one hand-off less on the acks=all
+            // round trip). The cycle covers everything written so far.
+            let ok = shared.flush_durable(Checkpoint::None).is_ok();
+            for w in durable.drain(..) {
+                w.answer(ok);
+            }
+        } else {
+            // More appends are waiting: let the group-commit thread sync
+            // while this one writes them.
+            for w in durable.drain(..) {
+                c.register_waiter(w);
             }
         }
     }

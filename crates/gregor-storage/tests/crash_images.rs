@@ -58,6 +58,10 @@ struct Partition {
 
 type State = HashMap<(String, i32), Partition>;
 
+/// A crash image and how many batches of each partition were acknowledged
+/// when it was taken.
+type Image = (Arc<SimDisk>, HashMap<(String, i32), usize>);
+
 /// The bytes as stored: the client's with base offset and epoch patched.
 fn stored_form(client: &[u8], base: i64) -> Vec<u8> {
     let mut v = client.to_vec();
@@ -150,7 +154,7 @@ fn acknowledged_batches_survive_every_crash_image() {
         k.sort();
         k
     };
-    let mut images: Vec<(Arc<SimDisk>, HashMap<(String, i32), usize>)> = Vec::new();
+    let mut images: Vec<Image> = Vec::new();
     let mut unsynced: Vec<((String, i32), i64)> = Vec::new();
     let mut seqs: HashMap<(String, i32), i32> = HashMap::new();
     let mut step = 0u64;
@@ -160,7 +164,7 @@ fn acknowledged_batches_survive_every_crash_image() {
         let log = store.partition(&key.0, key.1).unwrap();
         match rng.upto(9) {
             // DeleteRecords now and then (durable before it returns).
-            0 if step % 7 == 0 => {
+            0 if step.is_multiple_of(7) => {
                 let hw = log.high_watermark();
                 let to = hw - i64::try_from(rng.upto(3)).unwrap();
                 if to > 0 {

@@ -60,7 +60,8 @@ fn write_v1(dir: &std::path::Path, id: &str, batches: &[Vec<u8>]) {
     ok.extend_from_slice(b"g");
     ok.extend_from_slice(&6u16.to_be_bytes());
     ok.extend_from_slice(b"orders");
-    ok.extend_from_slice(&(0i32 ^ i32::MIN).to_be_bytes());
+    // Partition 0, sign-flipped so that partitions sort numerically.
+    ok.extend_from_slice(&i32::MIN.to_be_bytes());
     let mut ov = Vec::new();
     ov.extend_from_slice(&4i64.to_be_bytes());
     ov.extend_from_slice(&(-1i32).to_be_bytes());
