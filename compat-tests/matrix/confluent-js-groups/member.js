@@ -64,8 +64,14 @@ const conf = {
         kind = 'revoke'
         if (protocol === 'COOPERATIVE') this.incrementalUnassign(assignment)
         else this.unassign()
-        for (const p of mine) owned.delete(p)
-        if (protocol !== 'COOPERATIVE') owned.clear()
+        for (const p of mine) {
+          owned.delete(p)
+          rewound.delete(p) // a new owner starts from the committed offset
+        }
+        if (protocol !== 'COOPERATIVE') {
+          owned.clear()
+          rewound.clear()
+        }
       } else {
         kind = `error ${err.code} ${err.message}`
       }
@@ -112,21 +118,30 @@ function consumeBatch() {
   })
 }
 
+// Partition -> the offset a failed commit rewound it to. The seek takes
+// effect asynchronously: records librdkafka had already fetched past that
+// offset may still arrive, and must be skipped (not committed) until the
+// rewound offset comes round again.
+const rewound = new Map()
+
 async function loop() {
   while (!stopping) {
     const msgs = await consumeBatch()
     if (stopping) break
     const records = []
-    const rewound = new Set()
     // Synchronous from here to the send: no rebalance_cb can run between
     // the ownership check and the commit.
     for (const m of msgs) {
-      if (m.topic !== cfg.topic || !owned.has(m.partition) || rewound.has(m.partition)) continue
+      if (m.topic !== cfg.topic || !owned.has(m.partition)) continue
+      if (rewound.has(m.partition)) {
+        if (m.offset !== rewound.get(m.partition)) continue
+        rewound.delete(m.partition)
+      }
       try {
         consumer.commitSync({ topic: m.topic, partition: m.partition, offset: m.offset + 1 })
       } catch (e) {
         note(`commitSync ${m.partition}@${m.offset + 1} failed: ${e.message} (rewinding)`)
-        rewound.add(m.partition)
+        rewound.set(m.partition, m.offset)
         try {
           consumer.seek({ topic: m.topic, partition: m.partition, offset: m.offset }, 0, () => {})
         } catch (e2) {
