@@ -5,6 +5,8 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
+use crate::wire::{put_array_len, put_uvarint, wire_i32};
+
 /// One partition of a Fetch response.
 #[derive(Debug, Clone, Default)]
 pub struct FetchPartition {
@@ -49,29 +51,6 @@ pub struct FetchResponseParts {
 
 /// First flexible (compact, tagged) Fetch version.
 const FLEXIBLE: i16 = 12;
-
-#[allow(clippy::cast_possible_truncation)] // each byte is masked to 7 bits
-fn put_uvarint(out: &mut BytesMut, mut v: u64) {
-    while v >= 0x80 {
-        out.put_u8(((v & 0x7f) as u8) | 0x80);
-        v >>= 7;
-    }
-    out.put_u8(v as u8);
-}
-
-/// A length as the wire's INT32. Responses are bounded far below 2 GiB
-/// (`fetch.max.bytes`); saturating keeps a bug from wrapping negative.
-fn wire_i32(n: usize) -> i32 {
-    i32::try_from(n).unwrap_or(i32::MAX)
-}
-
-fn put_array_len(out: &mut BytesMut, flexible: bool, n: usize) {
-    if flexible {
-        put_uvarint(out, n as u64 + 1);
-    } else {
-        out.put_i32(wire_i32(n));
-    }
-}
 
 /// Encodes the response frame (length prefix and response header included)
 /// as chunks to be written in order.

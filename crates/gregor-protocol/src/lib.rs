@@ -28,6 +28,7 @@ pub mod records;
 pub mod request;
 pub mod response;
 pub mod versions;
+mod wire;
 
 pub use error::{BatchError, ProtocolError};
 pub use kafka_protocol;

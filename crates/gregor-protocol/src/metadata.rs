@@ -12,6 +12,8 @@
 
 use bytes::{BufMut, BytesMut};
 
+use crate::wire::{put_array_len, put_uvarint};
+
 /// One broker of the cluster.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MetadataBroker {
@@ -67,23 +69,6 @@ const FLEXIBLE: i16 = 9;
 /// "Not requested" for the authorized-operations fields (v8+), as Kafka
 /// answers when the client did not ask for them.
 const NO_OPERATIONS: i32 = i32::MIN;
-
-#[allow(clippy::cast_possible_truncation)] // each byte is masked to 7 bits
-fn put_uvarint(out: &mut BytesMut, mut v: u64) {
-    while v >= 0x80 {
-        out.put_u8(((v & 0x7f) as u8) | 0x80);
-        v >>= 7;
-    }
-    out.put_u8(v as u8);
-}
-
-fn put_array_len(out: &mut BytesMut, flexible: bool, n: usize) {
-    if flexible {
-        put_uvarint(out, n as u64 + 1);
-    } else {
-        out.put_i32(i32::try_from(n).unwrap_or(i32::MAX));
-    }
-}
 
 fn put_string(out: &mut BytesMut, flexible: bool, s: Option<&str>) {
     match (s, flexible) {
