@@ -97,29 +97,14 @@ pub(crate) fn from_v1(shared: &Arc<Shared>) -> Result<()> {
 /// Deletes format 1's keys (batches, summaries, time index, log starts).
 pub(crate) fn purge_v1_leftovers(shared: &Shared) -> Result<()> {
     let engine = &*shared.engine;
-    let mut s_prefix = vec![keys::META, b's'];
-    let ranges = [
-        keys::prefix_range(&[V1_LOG]),
-        keys::prefix_range(&[V1_INDEX]),
-        keys::prefix_range(&[V1_TIME]),
-        keys::prefix_range(&std::mem::take(&mut s_prefix)),
-    ];
-    let mut any = false;
-    for (from, to) in &ranges {
-        loop {
-            let chunk = engine.keys(from, to, DELETE_CHUNK)?;
-            if chunk.is_empty() {
-                break;
-            }
-            any = true;
-            let mut wb = WriteBatch::default();
-            for k in chunk {
-                wb.delete(k);
-            }
-            engine.write(wb)?;
-        }
+    let mut deleted = 0;
+    for prefix in [&[V1_LOG][..], &[V1_INDEX], &[V1_TIME], &[keys::META, b's']] {
+        let (from, to) = keys::prefix_range(prefix);
+        deleted += engine
+            .delete_range(&from, &to, DELETE_CHUNK, &|| false)?
+            .unwrap_or(0);
     }
-    if any {
+    if deleted > 0 {
         shared.mark_dirty();
         shared.flush_durable(Checkpoint::None)?;
     }

@@ -529,7 +529,7 @@ impl PartitionLog {
         self.shared.unsynced_file(&file);
         let pos = active.size;
         let last = h.last_offset();
-        self.note_batch(&mut st, &h, pos, len, now);
+        self.note_batch(&mut st, &h, pos, len);
         if idempotent {
             let next = producer::updated(st.producers.get(&h.producer_id), &h, base);
             st.producers.insert(h.producer_id, next);
@@ -579,7 +579,7 @@ impl PartitionLog {
         file.write_all_at(&[batch], active.size)?;
         self.shared.unsynced_file(&file);
         let len = to_u64(batch.len());
-        self.note_batch(&mut st, &h, active.size, len, now);
+        self.note_batch(&mut st, &h, active.size, len);
         self.size.fetch_add(len, Ordering::AcqRel);
         self.log_end.store(h.last_offset() + 1, Ordering::Release);
         Ok(())
@@ -612,7 +612,7 @@ impl PartitionLog {
 
     /// Accounts a batch just written at `pos` of the active segment:
     /// segment summary, sparse indexes.
-    fn note_batch(&self, st: &mut LogState, h: &BatchHeader, pos: u64, len: u64, _now: i64) {
+    fn note_batch(&self, st: &mut LogState, h: &BatchHeader, pos: u64, len: u64) {
         let Some(a) = st.segs.last_mut() else { return };
         a.size += len;
         a.last_offset = h.last_offset();
@@ -897,10 +897,31 @@ impl PartitionLog {
                 .first(&tfrom, &keys::time_key(self.lid, ts), true)?
                 .and_then(|(_, v)| Some(i64::from_be_bytes(v.as_ref().try_into().ok()?)))
         };
-        let mut at = seg_from
+        let from = seg_from
             .max(ls)
             .max(tail_from.or(engine_from).unwrap_or(i64::MIN));
-        while at < hw {
+        let mut found = None;
+        self.walk_batches(from, hw - 1, |b, h| {
+            if h.max_timestamp >= ts {
+                found = first_in_batch(b, ts, ls, max_inflated);
+            }
+            found.is_none()
+        })?;
+        Ok(found)
+    }
+
+    /// Visits the batches from the one containing `from` through the one
+    /// containing `last` (at most to the high watermark), in order, until
+    /// `visit` returns false. Reads a MiB at a time.
+    fn walk_batches(
+        &self,
+        from: i64,
+        last: i64,
+        mut visit: impl FnMut(&Bytes, &BatchHeader) -> bool,
+    ) -> Result<()> {
+        let hw = self.log_end.load(Ordering::Acquire);
+        let mut at = from;
+        while at <= last && at < hw {
             let r = self.read(at, 1 << 20)?;
             if r.batches.is_empty() {
                 break;
@@ -908,14 +929,12 @@ impl PartitionLog {
             for b in &r.batches {
                 let h = BatchHeader::parse(b)?;
                 at = h.last_offset() + 1;
-                if h.max_timestamp >= ts {
-                    if let Some(found) = first_in_batch(b, ts, ls, max_inflated) {
-                        return Ok(Some(found));
-                    }
+                if !visit(b, &h) {
+                    return Ok(());
                 }
             }
         }
-        Ok(None)
+        Ok(())
     }
 
     /// ListOffsets MAX_TIMESTAMP (-3): offset and timestamp of the record
@@ -924,7 +943,6 @@ impl PartitionLog {
     pub fn max_timestamp(&self, max_inflated: usize) -> Result<Option<(i64, i64)>> {
         self.check_live()?;
         let ls = self.log_start.load(Ordering::Acquire);
-        let hw = self.log_end.load(Ordering::Acquire);
         // (max ts, base offset of its batch) over the segment summaries;
         // the first segment's summary may count batches below the log
         // start (DeleteRecords cuts inside segments): its live part is
@@ -945,21 +963,13 @@ impl PartitionLog {
             (top, straddling)
         };
         if let Some(last) = straddling {
-            let mut at = ls;
             let mut best: Option<(i64, i64)> = None;
-            while at <= last && at < hw {
-                let r = self.read(at, 1 << 20)?;
-                if r.batches.is_empty() {
-                    break;
+            self.walk_batches(ls, last, |_, h| {
+                if best.is_none_or(|(t, _)| h.max_timestamp > t) {
+                    best = Some((h.max_timestamp, h.base_offset.max(ls)));
                 }
-                for b in &r.batches {
-                    let h = BatchHeader::parse(b)?;
-                    at = h.last_offset() + 1;
-                    if best.is_none_or(|(t, _)| h.max_timestamp > t) {
-                        best = Some((h.max_timestamp, h.base_offset.max(ls)));
-                    }
-                }
-            }
+                true
+            })?;
             // Earlier segment first: on a tie its record comes first.
             if let Some((t, o)) = best {
                 if top.is_none_or(|(tt, _)| t >= tt) {
@@ -1137,16 +1147,7 @@ impl PartitionLog {
         let engine = &*self.shared.engine;
         let from = keys::offset_key(INDEX, self.lid, 0);
         let to = keys::offset_key(INDEX, self.lid, offset);
-        loop {
-            let chunk = engine.keys(&from, &to, DELETE_CHUNK)?;
-            if chunk.is_empty() {
-                break;
-            }
-            let mut wb = WriteBatch::default();
-            for k in chunk {
-                wb.delete(k);
-            }
-            engine.write(wb)?;
+        if engine.delete_range(&from, &to, DELETE_CHUNK, &|| false)? != Some(0) {
             self.shared.mark_dirty();
         }
         // Time entries are keyed by timestamp; their offsets rise with it.
@@ -1383,7 +1384,7 @@ impl PartitionLog {
             if h.base_offset != *expected || crc32c::crc32c(&b[21..]) != h.crc {
                 return Ok(Some(pos));
             }
-            self.note_batch(st, &h, pos, t, 0);
+            self.note_batch(st, &h, pos, t);
             if h.producer_id >= 0 {
                 let next = producer::updated(st.producers.get(&h.producer_id), &h, h.base_offset);
                 st.producers.insert(h.producer_id, next);

@@ -741,19 +741,12 @@ fn purge_deleted(shared: &Shared, stop: &AtomicBool) -> Result<()> {
         }
         for tag in keys::PARTITION_TAGS {
             let (pfrom, pto) = keys::prefix_range(&keys::partition_prefix(tag, lid));
-            loop {
-                if stop.load(Ordering::Acquire) {
-                    return Ok(());
-                }
-                let chunk = engine.keys(&pfrom, &pto, DELETE_CHUNK)?;
-                if chunk.is_empty() {
-                    break;
-                }
-                let mut wb = WriteBatch::default();
-                for k in chunk {
-                    wb.delete(k);
-                }
-                engine.write(wb)?;
+            let stopped = || stop.load(Ordering::Acquire);
+            if engine
+                .delete_range(&pfrom, &pto, DELETE_CHUNK, &stopped)?
+                .is_none()
+            {
+                return Ok(());
             }
         }
         let mut wb = WriteBatch::default();

@@ -61,6 +61,34 @@ pub(crate) trait EngineExt: Engine {
         })?;
         Ok(out)
     }
+    /// Deletes every key in `[from, to)`, `chunk` keys per atomic write so
+    /// that other writers are not stalled for long, checking `stop` before
+    /// each write. Returns how many keys went, or `None` if `stop` said so
+    /// first.
+    fn delete_range(
+        &self,
+        from: &[u8],
+        to: &[u8],
+        chunk: usize,
+        stop: &dyn Fn() -> bool,
+    ) -> Result<Option<usize>> {
+        let mut n = 0;
+        loop {
+            if stop() {
+                return Ok(None);
+            }
+            let keys = self.keys(from, to, chunk)?;
+            if keys.is_empty() {
+                return Ok(Some(n));
+            }
+            n += keys.len();
+            let mut wb = WriteBatch::default();
+            for k in keys {
+                wb.delete(k);
+            }
+            self.write(wb)?;
+        }
+    }
     /// Up to `limit` keys in `[from, to)`, ascending.
     fn keys(&self, from: &[u8], to: &[u8], limit: usize) -> Result<Vec<Vec<u8>>> {
         let mut out = Vec::new();
