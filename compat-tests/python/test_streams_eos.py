@@ -64,6 +64,10 @@ def make_lines(n: int, seed: int) -> list[str]:
     return [" ".join(rnd.choices(VOCAB, weights, k=rnd.randint(1, 6))) for _ in range(n)]
 
 
+class AppDied(AssertionError):
+    pass
+
+
 def word_counts(lines) -> Counter:
     c: Counter = Counter()
     for line in lines:
@@ -252,6 +256,11 @@ class Scenario:
             latest = {w: s[-1] for w, s in self.seqs.items() if s}
             if latest == dict(want):
                 return
+            if app is not None and not app.alive():
+                raise AppDied(
+                    f"{app.name} exited with {app.proc.poll()} before the counts were reached; "
+                    f"its output: {app.lines}\n{app.log_tail()}"
+                )
             if time.monotonic() >= deadline:
                 diff = {w: (latest.get(w), want.get(w)) for w in set(latest) | set(want) if latest.get(w) != want.get(w)}
                 app_state = ""
@@ -434,16 +443,26 @@ def test_word_count_broker_kill9(eos_broker, scenario_factory, tmp_path):
     app = s.start_app(state)
     app.wait_running()
 
-    # a stream of input from another thread while the broker dies; the
-    # idempotent producer retries across the restart
-    lines = make_lines(600, seed=3)
+    # a stream of input from another thread while the broker dies, going on
+    # for 10 batches after the restart; the idempotent producer retries
+    # across the crash
+    lines = make_lines(3000, seed=3)
+    killed = threading.Event()
     errors: list = []
+    fed: list[int] = []
 
     def feed():
         try:
+            after = 0
             for i in range(0, len(lines), 20):
                 s.produce(lines[i : i + 20], **{"enable.idempotence": True, "message.timeout.ms": int(TIMEOUT_S * 1000)})
-                time.sleep(0.02)  # pacing: a stream, not a burst
+                fed.append(i + 20)
+                if killed.is_set():
+                    after += 1
+                    if after >= 10:
+                        return
+                time.sleep(0.05)  # pacing: a stream, not a burst
+            raise AssertionError(f"all {len(lines)} lines fed before the broker was killed")
         except BaseException as e:  # noqa: BLE001 - reported below
             errors.append(e)
 
@@ -452,21 +471,27 @@ def test_word_count_broker_kill9(eos_broker, scenario_factory, tmp_path):
     # kill while the app is busy: once it has committed some output
     wait_until(lambda: (s.poll_output(0.2), sum(len(v) for v in s.seqs.values()) >= 200)[1], TIMEOUT_S, "200 committed outputs")
     eos_broker.kill9()
+    killed.set()
+    print(f"broker killed after {fed[-1] if fed else 0} lines fed, {sum(len(v) for v in s.seqs.values())} outputs read")
     eos_broker.start()
     feeder.join(TIMEOUT_S * 2)
     assert not feeder.is_alive(), "the input producer did not finish"
     assert not errors, f"producing the input failed: {errors[0]!r}"
+    lines = s.produced
 
     got = s.input_lines()
     assert Counter(got) - Counter(lines) == Counter(), "input records duplicated or never produced (idempotent producer across the crash)"
     assert Counter(lines) - Counter(got) == Counter(), "acknowledged input records lost by the broker crash"
     want = word_counts(got)
-    if not app.alive():
-        # noted in the output: the app did not survive the broker's crash
+    try:
+        s.wait_counts(want, app)
+    except AppDied:
+        # noted in the output: the app did not survive the broker's crash;
+        # restarted once, as its supervisor would
         print(f"app died after the broker's kill -9: exit {app.proc.poll()}, output {app.lines}")
         app = s.start_app(state)
         app.wait_running()
-    s.wait_counts(want, app)
+        s.wait_counts(want, app)
     print(f"app output across the crash: {app.lines}")
     app.stop()
     s.check_final(want, clean=False)
