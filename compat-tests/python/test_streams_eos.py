@@ -348,6 +348,15 @@ class Scenario:
             assert t in md and md[t].error is None, f"internal topic {t} missing: {sorted(x for x in md if self.app_id in x)}"
         cl_parts = len(md[changelog].partitions)
         assert cl_parts == INPUT_PARTITIONS, f"{changelog} has {cl_parts} partitions"
+        # the configs Streams created them with (a changelog that is not
+        # compacted would lose the store in the long run)
+        from confluent_kafka.admin import ConfigResource, ResourceType
+
+        for t, policy in ((changelog, "compact"), (repartition, "delete")):
+            cfg = admin.describe_configs([ConfigResource(ResourceType.TOPIC, t)])
+            entries = next(iter(cfg.values())).result(timeout=30)
+            got_policy = entries["cleanup.policy"].value if "cleanup.policy" in entries else None
+            assert got_policy == policy, f"{t}: cleanup.policy {got_policy!r}, Streams creates it with {policy!r}"
         latest: dict[str, int] = {}
         for _p, _o, k, v in self.read_all(changelog, "read_committed", cl_parts):
             latest[k.decode()] = struct.unpack(">q", v[-8:])[0]
