@@ -22,9 +22,9 @@ pub struct FetchPartition {
     pub log_start_offset: i64,
     /// Stored batches, served as they are.
     pub records: Vec<Bytes>,
-    /// Encode `aborted_transactions` as an empty list rather than null, as
-    /// Kafka does for partitions it could not look up.
-    pub empty_aborted_list: bool,
+    /// Aborted transactions overlapping the records, as (producer id,
+    /// first offset); `None` encodes null (read_uncommitted).
+    pub aborted: Option<Vec<(i64, i64)>>,
 }
 
 /// One topic of a Fetch response.
@@ -90,12 +90,19 @@ pub fn encode_fetch_response(
             if version >= 5 {
                 cur.put_i64(p.log_start_offset);
             }
-            // aborted_transactions: no transactions yet, so null or empty.
-            match (flexible, p.empty_aborted_list) {
-                (true, false) => put_uvarint(&mut cur, 0),
-                (true, true) => put_uvarint(&mut cur, 1),
-                (false, false) => cur.put_i32(-1),
-                (false, true) => cur.put_i32(0),
+            match &p.aborted {
+                None if flexible => put_uvarint(&mut cur, 0),
+                None => cur.put_i32(-1),
+                Some(list) => {
+                    put_array_len(&mut cur, flexible, list.len());
+                    for (producer_id, first_offset) in list {
+                        cur.put_i64(*producer_id);
+                        cur.put_i64(*first_offset);
+                        if flexible {
+                            put_uvarint(&mut cur, 0);
+                        }
+                    }
+                }
             }
             if version >= 11 {
                 cur.put_i32(-1); // preferred_read_replica

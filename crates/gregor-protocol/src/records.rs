@@ -498,3 +498,102 @@ pub fn first_record_at_or_after(
     })?;
     Ok(found)
 }
+
+/// Control record type of an ABORT marker (Kafka's `ControlRecordType`).
+pub const CONTROL_ABORT: i16 = 0;
+/// Control record type of a COMMIT marker.
+pub const CONTROL_COMMIT: i16 = 1;
+
+/// A transaction marker as Kafka's `EndTransactionMarker` writes it: a
+/// transactional control batch of one record whose key is (version 0,
+/// type) and whose value is (version 0, coordinator epoch). Base offset 0
+/// (the log assigns it), no sequence.
+pub fn control_batch(
+    producer_id: i64,
+    producer_epoch: i16,
+    commit: bool,
+    coordinator_epoch: i32,
+    timestamp: i64,
+) -> Vec<u8> {
+    let kind = if commit { CONTROL_COMMIT } else { CONTROL_ABORT };
+    // The record: attributes, timestamp delta 0, offset delta 0, key of 4
+    // bytes, value of 6 bytes, no headers. Every varint here is one byte
+    // (zigzag doubles: 4 -> 8, 6 -> 12, 16 -> 32).
+    let mut rec = Vec::with_capacity(17);
+    rec.push(32); // length 16
+    rec.extend_from_slice(&[0, 0, 0]); // attributes, timestamp and offset delta
+    rec.push(8); // key length 4
+    rec.extend_from_slice(&0i16.to_be_bytes());
+    rec.extend_from_slice(&kind.to_be_bytes());
+    rec.push(12); // value length 6
+    rec.extend_from_slice(&0i16.to_be_bytes());
+    rec.extend_from_slice(&coordinator_epoch.to_be_bytes());
+    rec.push(0); // no headers
+    let mut b = Vec::with_capacity(BATCH_HEADER_LEN + rec.len());
+    b.extend_from_slice(&0i64.to_be_bytes());
+    let len = i32::try_from(BATCH_HEADER_LEN - LOG_OVERHEAD + rec.len()).unwrap_or(i32::MAX);
+    b.extend_from_slice(&len.to_be_bytes());
+    b.extend_from_slice(&0i32.to_be_bytes()); // leader epoch
+    b.push(2); // magic
+    b.extend_from_slice(&[0; 4]); // CRC, below
+    b.extend_from_slice(&(TRANSACTIONAL_BIT | CONTROL_BIT).to_be_bytes());
+    b.extend_from_slice(&0i32.to_be_bytes()); // last offset delta
+    b.extend_from_slice(&timestamp.to_be_bytes());
+    b.extend_from_slice(&timestamp.to_be_bytes());
+    b.extend_from_slice(&producer_id.to_be_bytes());
+    b.extend_from_slice(&producer_epoch.to_be_bytes());
+    b.extend_from_slice(&(-1i32).to_be_bytes()); // base sequence
+    b.extend_from_slice(&1i32.to_be_bytes()); // records count
+    b.extend_from_slice(&rec);
+    let crc = crc32c::crc32c(&b[ATTRIBUTES..]);
+    b[CRC..CRC + 4].copy_from_slice(&crc.to_be_bytes());
+    b
+}
+
+/// The type of a control batch's marker (its first record's key), if it
+/// parses: [`CONTROL_COMMIT`] or [`CONTROL_ABORT`].
+pub fn control_type(batch: &[u8]) -> Option<i16> {
+    let mut at = BATCH_HEADER_LEN;
+    let varint = |at: &mut usize| -> Option<i64> {
+        let mut raw: u64 = 0;
+        for i in 0..10 {
+            let b = *batch.get(*at)?;
+            *at += 1;
+            raw |= u64::from(b & 0x7f) << (7 * i);
+            if b & 0x80 == 0 {
+                let magnitude = i64::try_from(raw >> 1).ok()?;
+                return Some(magnitude ^ -i64::from(raw & 1 == 1));
+            }
+        }
+        None
+    };
+    let _len = varint(&mut at)?;
+    at += 1; // attributes
+    let _ts = varint(&mut at)?;
+    let _off = varint(&mut at)?;
+    let key_len = usize::try_from(varint(&mut at)?).ok()?;
+    if key_len < 4 {
+        return None;
+    }
+    let key = batch.get(at..at + 4)?;
+    Some(i16::from_be_bytes([key[2], key[3]]))
+}
+
+#[cfg(test)]
+mod control_tests {
+    use super::*;
+
+    #[test]
+    fn control_batch_parses_and_names_its_type() {
+        for commit in [true, false] {
+            let b = control_batch(7, 3, commit, 0, 1_000);
+            let h = BatchHeader::parse(&b).expect("header");
+            assert_eq!(h.total_len(), b.len());
+            assert!(h.is_control() && h.is_transactional());
+            assert_eq!((h.producer_id, h.producer_epoch, h.records_count), (7, 3, 1));
+            assert_eq!(crc32c::crc32c(&b[ATTRIBUTES..]), h.crc);
+            let want = if commit { CONTROL_COMMIT } else { CONTROL_ABORT };
+            assert_eq!(control_type(&b), Some(want));
+        }
+    }
+}

@@ -142,6 +142,43 @@ fn table() -> Vec<Row> {
             codec::<OffsetDeleteRequest, OffsetDeleteResponse>(),
             None,
         ),
+        (
+            ApiKey::AddPartitionsToTxn,
+            codec::<AddPartitionsToTxnRequest, AddPartitionsToTxnResponse>(),
+            None,
+        ),
+        (
+            ApiKey::AddOffsetsToTxn,
+            codec::<AddOffsetsToTxnRequest, AddOffsetsToTxnResponse>(),
+            None,
+        ),
+        (
+            ApiKey::EndTxn,
+            codec::<EndTxnRequest, EndTxnResponse>(),
+            None,
+        ),
+        (
+            ApiKey::TxnOffsetCommit,
+            codec::<TxnOffsetCommitRequest, TxnOffsetCommitResponse>(),
+            None,
+        ),
+        (
+            ApiKey::DescribeProducers,
+            codec::<DescribeProducersRequest, DescribeProducersResponse>(),
+            None,
+        ),
+        (
+            ApiKey::DescribeTransactions,
+            codec::<DescribeTransactionsRequest, DescribeTransactionsResponse>(),
+            None,
+        ),
+        // v2 filters ids by a Java regular expression, which Gregor does
+        // not evaluate.
+        (
+            ApiKey::ListTransactions,
+            codec::<ListTransactionsRequest, ListTransactionsResponse>(),
+            Some((0, 1)),
+        ),
     ]
 }
 

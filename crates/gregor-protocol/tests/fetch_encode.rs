@@ -28,7 +28,7 @@ fn decodes_with_the_codec_for_v4_to_v12() {
                     last_stable_offset: 10,
                     log_start_offset: 2,
                     records: stored.clone(),
-                    empty_aborted_list: false,
+                    aborted: None,
                 },
                 FetchPartition {
                     partition: 1,
@@ -37,7 +37,7 @@ fn decodes_with_the_codec_for_v4_to_v12() {
                     last_stable_offset: 5,
                     log_start_offset: 0,
                     records: vec![],
-                    empty_aborted_list: true,
+                    aborted: Some(vec![(7, 3)]),
                 },
             ],
         }],
@@ -70,6 +70,14 @@ fn decodes_with_the_codec_for_v4_to_v12() {
         assert_eq!(p0.records.as_deref(), Some(&b"first-batch-bytessecond"[..]));
         assert_eq!(t.partitions[1].error_code, 1);
         assert_eq!(t.partitions[1].records.as_deref(), Some(&b""[..]));
+        // Null for read_uncommitted; a list, per version's encoding, otherwise.
+        assert!(p0.aborted_transactions.is_none(), "v{v}");
+        let ab = t.partitions[1].aborted_transactions.as_ref().expect("list");
+        assert_eq!(
+            ab.iter().map(|a| (a.producer_id.0, a.first_offset)).collect::<Vec<_>>(),
+            vec![(7, 3)],
+            "v{v}"
+        );
         // The stored batches are the very same allocations, not copies.
         assert!(chunks.iter().any(|c| c.as_ptr() == stored[0].as_ptr()));
     }

@@ -11,6 +11,8 @@
 //! | `X` | log id u32, offset u64                | offset index: segment base u64, position u64 |
 //! | `W` | log id u32, max ts (sign-flipped u64) | time index: base offset u64 of the batch that set it |
 //! | `P` | log id u32, producer id u64           | producer state snapshot ([`crate::producer`]) |
+//! | `A` | log id u32, last offset u64           | aborted transaction: producer id i64, first offset i64 |
+//! | `Y` | transactional id                      | transaction coordinator state (the broker's encoding) |
 //! | `M` | `t` topic name                        | topic JSON                              |
 //! | `M` | `c` counter name                      | counter i64                             |
 //! | `M` | `v`                                   | on-disk format version                  |
@@ -34,6 +36,11 @@ pub const INDEX: u8 = b'X';
 pub const TIME: u8 = b'W';
 /// Producer state for idempotence.
 pub const PRODUCER: u8 = b'P';
+/// Aborted-transaction index (Kafka's `.txnindex`), keyed by the offset of
+/// the ABORT marker.
+pub const ABORTED: u8 = b'A';
+/// Transaction coordinator state.
+pub const TXN: u8 = b'Y';
 /// Metadata.
 pub const META: u8 = b'M';
 /// Committed group offsets.
@@ -49,12 +56,25 @@ pub const V1_INDEX: u8 = b'I';
 pub const V1_TIME: u8 = b'T';
 
 /// Tags that hold per-partition data (everything a purge removes).
-pub const PARTITION_TAGS: [u8; 4] = [CHECKPOINT, INDEX, TIME, PRODUCER];
+pub const PARTITION_TAGS: [u8; 5] = [CHECKPOINT, INDEX, TIME, PRODUCER, ABORTED];
 
 /// Current on-disk format version, stored under `M v`.
 pub const FORMAT_VERSION: &[u8] = b"2";
 /// Format 1: batches in sled.
 pub const FORMAT_V1: &[u8] = b"1";
+
+/// `Y <id>`: one transactional id's coordinator state.
+pub fn txn_key(id: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(1 + id.len());
+    k.push(TXN);
+    k.extend_from_slice(id.as_bytes());
+    k
+}
+
+/// `A lid last_offset`.
+pub fn aborted_key(lid: u32, last_offset: i64) -> Vec<u8> {
+    offset_key(ABORTED, lid, last_offset)
+}
 
 /// `i64` that sorts like its numeric value when compared as big-endian bytes.
 pub fn flip_i64(v: i64) -> [u8; 8] {

@@ -48,7 +48,7 @@ use std::collections::BTreeMap;
 
 pub use error::{Result, StorageError};
 pub use lock::DataDirInUse;
-pub use partition::PartitionLog;
+pub use partition::{AbortedTxn, PartitionLog, ProducerInfo};
 pub use store::Store;
 
 // The broker shares these across tasks.

@@ -18,7 +18,7 @@
 //!   is cut, a damaged batch followed by intact data quarantines the
 //!   partition instead of cutting it silently.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
@@ -164,6 +164,61 @@ impl CheckpointRec {
     }
 }
 
+/// An aborted transaction (Kafka's `AbortedTxn`): the producer, the first
+/// offset of its data and the offset of its ABORT marker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AbortedTxn {
+    /// Producer id.
+    pub producer_id: i64,
+    /// First offset of the transaction's data on this partition.
+    pub first_offset: i64,
+    /// Offset of the ABORT marker.
+    pub last_offset: i64,
+}
+
+impl AbortedTxn {
+    pub(crate) fn value(&self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(16);
+        v.extend_from_slice(&self.producer_id.to_be_bytes());
+        v.extend_from_slice(&self.first_offset.to_be_bytes());
+        v
+    }
+
+    pub(crate) fn decode(last_offset: i64, v: &[u8]) -> Result<AbortedTxn> {
+        if v.len() != 16 {
+            return Err(StorageError::Corrupt(format!(
+                "aborted transaction entry of {} bytes",
+                v.len()
+            )));
+        }
+        let at = |i: usize| {
+            let mut a = [0u8; 8];
+            a.copy_from_slice(&v[i..i + 8]);
+            i64::from_be_bytes(a)
+        };
+        Ok(AbortedTxn {
+            producer_id: at(0),
+            first_offset: at(8),
+            last_offset,
+        })
+    }
+}
+
+/// One producer's state on a partition, for DescribeProducers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProducerInfo {
+    /// Producer id.
+    pub producer_id: i64,
+    /// Its epoch.
+    pub epoch: i16,
+    /// Last sequence written, -1 if none.
+    pub last_sequence: i32,
+    /// Max timestamp of its last batch.
+    pub last_timestamp: i64,
+    /// First offset of its open transaction, -1 if none.
+    pub txn_start_offset: i64,
+}
+
 /// What a checkpoint of one partition writes (taken under its lock).
 pub(crate) struct Snapshot {
     rec: CheckpointRec,
@@ -171,6 +226,7 @@ pub(crate) struct Snapshot {
     time: Vec<(i64, i64)>,
     producers: Vec<(i64, Vec<u8>)>,
     expired: Vec<i64>,
+    aborted: Vec<AbortedTxn>,
 }
 
 struct LogState {
@@ -187,6 +243,13 @@ struct LogState {
     producers: HashMap<i64, ProducerState>,
     dirty_producers: HashSet<i64>,
     expired_producers: Vec<i64>,
+    /// Open transactions as (first offset, producer id): the first is the
+    /// last stable offset.
+    open_txns: BTreeSet<(i64, i64)>,
+    /// Aborted transactions still in the log, in marker order.
+    aborted: Vec<AbortedTxn>,
+    /// Those not yet checkpointed.
+    tail_aborted: Vec<AbortedTxn>,
     /// Changed since the last checkpoint.
     dirty: bool,
     /// Where the last read ended: (next offset, segment base, position),
@@ -298,6 +361,9 @@ impl PartitionLog {
                 producers: HashMap::new(),
                 dirty_producers: HashSet::new(),
                 expired_producers: Vec::new(),
+                open_txns: BTreeSet::new(),
+                aborted: Vec::new(),
+                tail_aborted: Vec::new(),
                 dirty: false,
                 read_hint: None,
             }),
@@ -337,6 +403,7 @@ impl PartitionLog {
         dir: PathBuf,
         ckpt: Option<CheckpointRec>,
         producers: HashMap<i64, ProducerState>,
+        aborted: Vec<AbortedTxn>,
         clean: bool,
     ) -> Result<Arc<PartitionLog>> {
         let log = PartitionLog::new(Arc::clone(&shared), topic, partition, lid, dir);
@@ -351,7 +418,13 @@ impl PartitionLog {
                 log.size
                     .store(c.segs.iter().map(|s| s.size).sum(), Ordering::Release);
             }
+            st.open_txns = producers
+                .iter()
+                .filter(|(_, p)| p.txn_first_offset >= 0)
+                .map(|(id, p)| (p.txn_first_offset, *id))
+                .collect();
             st.producers = producers;
+            st.aborted = aborted;
         }
         if !clean {
             if let Err(e) = log.recover(ckpt.as_ref()) {
@@ -471,7 +544,9 @@ impl PartitionLog {
         self.check_live()?;
 
         let idempotent = h.producer_id >= 0;
-        if idempotent {
+        if idempotent && h.is_control() {
+            producer::check_marker(st.producers.get(&h.producer_id), &h)?;
+        } else if idempotent {
             if let Check::Duplicate(base_offset) =
                 producer::check(st.producers.get(&h.producer_id), &h)?
             {
@@ -530,11 +605,7 @@ impl PartitionLog {
         let pos = active.size;
         let last = h.last_offset();
         self.note_batch(&mut st, &h, pos, len);
-        if idempotent {
-            let next = producer::updated(st.producers.get(&h.producer_id), &h, base);
-            st.producers.insert(h.producer_id, next);
-            st.dirty_producers.insert(h.producer_id);
-        }
+        self.apply_producer(&mut st, &h, batch);
         self.size.fetch_add(len, Ordering::AcqRel);
         self.log_end.store(last + 1, Ordering::Release);
         drop(st);
@@ -653,6 +724,89 @@ impl PartitionLog {
         self.mark_changed(st);
     }
 
+    /// The producer-state effects of a batch just written (or re-read by
+    /// recovery) at `h.base_offset`: sequences for idempotence, the open
+    /// transaction a transactional batch starts, and what a marker closes
+    /// (an ABORT marker adds an aborted-transaction entry).
+    fn apply_producer(&self, st: &mut LogState, h: &BatchHeader, batch: &[u8]) {
+        let id = h.producer_id;
+        if id < 0 {
+            return;
+        }
+        let prev = st.producers.get(&id);
+        if h.is_control() {
+            let (next, first) = producer::after_marker(prev, h);
+            if let Some(first) = first {
+                st.open_txns.remove(&(first, id));
+                // A marker whose key does not say COMMIT counts as an abort:
+                // hiding data is the safe side.
+                if records::control_type(batch) != Some(records::CONTROL_COMMIT) {
+                    let a = AbortedTxn {
+                        producer_id: id,
+                        first_offset: first,
+                        last_offset: h.base_offset,
+                    };
+                    st.aborted.push(a);
+                    if self.shared.direct_index {
+                        let mut wb = WriteBatch::default();
+                        wb.put(keys::aborted_key(self.lid, a.last_offset), a.value());
+                        // A memory engine write cannot fail.
+                        let _ = self.shared.engine.write(wb);
+                    } else {
+                        st.tail_aborted.push(a);
+                    }
+                }
+            }
+            st.producers.insert(id, next);
+        } else {
+            let next = producer::updated(prev, h, h.base_offset);
+            if next.txn_first_offset >= 0 {
+                st.open_txns.insert((next.txn_first_offset, id));
+            }
+            st.producers.insert(id, next);
+        }
+        st.dirty_producers.insert(id);
+    }
+
+    /// The last stable offset: the first offset of the earliest open
+    /// transaction, or the high watermark.
+    pub fn last_stable_offset(&self) -> i64 {
+        let st = lock(&self.state);
+        let hw = self.log_end.load(Ordering::Acquire);
+        st.open_txns.first().map_or(hw, |(first, _)| (*first).min(hw))
+    }
+
+    /// Aborted transactions overlapping `[from, upto)`: those whose marker
+    /// is at or after `from` and whose data starts before `upto` (Kafka's
+    /// `collectAbortedTxns`), as (producer id, first offset).
+    pub fn aborted_txns(&self, from: i64, upto: i64) -> Vec<(i64, i64)> {
+        let st = lock(&self.state);
+        let i = st.aborted.partition_point(|a| a.last_offset < from);
+        st.aborted[i..]
+            .iter()
+            .filter(|a| a.first_offset < upto)
+            .map(|a| (a.producer_id, a.first_offset))
+            .collect()
+    }
+
+    /// Every producer with state here (DescribeProducers).
+    pub fn producers(&self) -> Vec<ProducerInfo> {
+        let st = lock(&self.state);
+        let mut v: Vec<ProducerInfo> = st
+            .producers
+            .iter()
+            .map(|(id, p)| ProducerInfo {
+                producer_id: *id,
+                epoch: p.epoch,
+                last_sequence: p.batches.back().map_or(-1, |b| b.last_seq),
+                last_timestamp: p.last_timestamp,
+                txn_start_offset: p.txn_first_offset,
+            })
+            .collect();
+        v.sort_by_key(|p| p.producer_id);
+        v
+    }
+
     // ------------------------------------------------------------ checkpoint
 
     /// What a checkpoint must write, if the partition changed (or `force`).
@@ -684,6 +838,7 @@ impl PartitionLog {
             time: st.tail_time.clone(),
             producers,
             expired: std::mem::take(&mut st.expired_producers),
+            aborted: st.tail_aborted.clone(),
         })
     }
 
@@ -704,6 +859,9 @@ impl PartitionLog {
         for id in &s.expired {
             wb.delete(keys::producer_key(self.lid, *id));
         }
+        for a in &s.aborted {
+            wb.put(keys::aborted_key(self.lid, a.last_offset), a.value());
+        }
         wb.put(keys::checkpoint_key(self.lid), s.rec.encode());
     }
 
@@ -713,6 +871,7 @@ impl PartitionLog {
         let upto = s.rec.recovery_offset;
         st.tail_index.retain(|e| e.0 >= upto);
         st.tail_time.retain(|e| e.1 >= upto);
+        st.tail_aborted.retain(|a| a.last_offset >= upto);
     }
 
     // ------------------------------------------------------------------ read
@@ -724,6 +883,13 @@ impl PartitionLog {
     /// high watermark is `OffsetOutOfRange`. The batches are slices of one
     /// buffer read from the segment file.
     pub fn read(&self, offset: i64, max_bytes: usize) -> Result<ReadResult> {
+        self.read_below(offset, max_bytes, i64::MAX)
+    }
+
+    /// As [`PartitionLog::read`], but only batches that start below
+    /// `max_offset` (read_committed reads stop at the last stable offset,
+    /// which is always a batch boundary).
+    pub fn read_below(&self, offset: i64, max_bytes: usize, max_offset: i64) -> Result<ReadResult> {
         self.check_live()?;
         let hw = self.log_end.load(Ordering::Acquire);
         let ls = self.log_start.load(Ordering::Acquire);
@@ -738,7 +904,8 @@ impl PartitionLog {
             high_watermark: hw,
             log_start_offset: ls,
         };
-        if offset == hw {
+        let limit = hw.min(max_offset);
+        if offset >= limit {
             return Ok(out);
         }
         let Some((seg, mut pos)) = self.locate(offset)? else {
@@ -779,7 +946,7 @@ impl PartitionLog {
         let mut at = 0usize;
         let mut next = None;
         for (h, range) in records::batches(&buf) {
-            if h.base_offset >= hw || (at > 0 && range.end > max_bytes) {
+            if h.base_offset >= limit || (at > 0 && range.end > max_bytes) {
                 break;
             }
             at = range.end;
@@ -1150,6 +1317,13 @@ impl PartitionLog {
         if engine.delete_range(&from, &to, DELETE_CHUNK, &|| false)? != Some(0) {
             self.shared.mark_dirty();
         }
+        // Aborted transactions wholly below the log start no longer matter.
+        lock(&self.state).aborted.retain(|a| a.last_offset >= offset);
+        let from = keys::aborted_key(self.lid, 0);
+        let to = keys::aborted_key(self.lid, offset);
+        if engine.delete_range(&from, &to, DELETE_CHUNK, &|| false)? != Some(0) {
+            self.shared.mark_dirty();
+        }
         // Time entries are keyed by timestamp; their offsets rise with it.
         let (tfrom, tto) = keys::prefix_range(&keys::partition_prefix(TIME, self.lid));
         loop {
@@ -1186,7 +1360,8 @@ impl PartitionLog {
         let expired: Vec<i64> = st
             .producers
             .iter()
-            .filter(|(_, s)| s.last_timestamp < cutoff)
+            // A producer with an open transaction is kept: it holds the LSO.
+            .filter(|(_, s)| s.last_timestamp < cutoff && s.txn_first_offset < 0)
             .map(|(id, _)| *id)
             .collect();
         if expired.is_empty() {
@@ -1385,11 +1560,7 @@ impl PartitionLog {
                 return Ok(Some(pos));
             }
             self.note_batch(st, &h, pos, t);
-            if h.producer_id >= 0 {
-                let next = producer::updated(st.producers.get(&h.producer_id), &h, h.base_offset);
-                st.producers.insert(h.producer_id, next);
-                st.dirty_producers.insert(h.producer_id);
-            }
+            self.apply_producer(st, &h, b);
             *expected = h.last_offset() + 1;
             pos += t;
         }

@@ -28,8 +28,12 @@ pub(crate) struct ProducerState {
     pub(crate) epoch: i16,
     /// Max timestamp of the last batch (Kafka's `lastTimestamp`), for expiry.
     pub(crate) last_timestamp: i64,
-    /// Oldest first, at most [`BATCHES_TO_RETAIN`], never empty once stored.
+    /// Oldest first, at most [`BATCHES_TO_RETAIN`]; empty after a marker
+    /// that bumped the epoch.
     pub(crate) batches: VecDeque<BatchMeta>,
+    /// First offset of the producer's open transaction on this partition,
+    /// -1 when none (Kafka's `currentTxnFirstOffset`): what holds the LSO.
+    pub(crate) txn_first_offset: i64,
 }
 
 /// Outcome of checking a batch against the producer's state.
@@ -102,6 +106,9 @@ pub(crate) fn updated(
             epoch: h.producer_epoch,
             last_timestamp: h.max_timestamp,
             batches: VecDeque::new(),
+            // An open transaction outlives an epoch change: only its
+            // marker closes it.
+            txn_first_offset: state.map_or(-1, |s| s.txn_first_offset),
         },
     };
     next.last_timestamp = h.max_timestamp;
@@ -114,14 +121,55 @@ pub(crate) fn updated(
     while next.batches.len() > BATCHES_TO_RETAIN {
         next.batches.pop_front();
     }
+    if h.is_transactional() && next.txn_first_offset < 0 {
+        next.txn_first_offset = base_offset;
+    }
     next
+}
+
+/// Checks a transaction marker (control batch) against `state`: a marker
+/// from an older epoch than the producer's is refused, as Kafka's
+/// `appendEndTxnMarker` does.
+pub(crate) fn check_marker(state: Option<&ProducerState>, h: &BatchHeader) -> Result<()> {
+    match state {
+        Some(s) if h.producer_epoch < s.epoch => Err(StorageError::InvalidProducerEpoch {
+            current: s.epoch,
+            got: h.producer_epoch,
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// The state after a marker at `offset`; returns the closed transaction's
+/// first offset, if one was open.
+pub(crate) fn after_marker(
+    state: Option<&ProducerState>,
+    h: &BatchHeader,
+) -> (ProducerState, Option<i64>) {
+    let mut next = state.cloned().unwrap_or(ProducerState {
+        epoch: h.producer_epoch,
+        last_timestamp: h.max_timestamp,
+        batches: VecDeque::new(),
+        txn_first_offset: -1,
+    });
+    if next.epoch != h.producer_epoch {
+        // A bumped epoch (transaction version 2) restarts the sequences.
+        next.epoch = h.producer_epoch;
+        next.batches.clear();
+    }
+    next.last_timestamp = h.max_timestamp;
+    let first = (next.txn_first_offset >= 0).then_some(next.txn_first_offset);
+    next.txn_first_offset = -1;
+    (next, first)
 }
 
 const ENTRY_LEN: usize = 20;
 const HEAD_LEN: usize = 11;
 
 impl ProducerState {
-    /// `epoch i16, last_timestamp i64, n u8, n × (first i32, last i32, base i64, delta i32)`.
+    /// `epoch i16, last_timestamp i64, n u8, n × (first i32, last i32, base
+    /// i64, delta i32), txn_first_offset i64` (the last field is absent in
+    /// snapshots written before transactions: none open).
     pub(crate) fn encode(&self) -> Vec<u8> {
         let mut v = Vec::with_capacity(HEAD_LEN + ENTRY_LEN * self.batches.len());
         v.extend_from_slice(&self.epoch.to_be_bytes());
@@ -134,6 +182,7 @@ impl ProducerState {
             v.extend_from_slice(&b.base_offset.to_be_bytes());
             v.extend_from_slice(&b.last_offset_delta.to_be_bytes());
         }
+        v.extend_from_slice(&self.txn_first_offset.to_be_bytes());
         v
     }
 
@@ -144,7 +193,8 @@ impl ProducerState {
             return Err(bad());
         }
         let n = v[10] as usize;
-        if v.len() != HEAD_LEN + n * ENTRY_LEN {
+        let body = HEAD_LEN + n * ENTRY_LEN;
+        if v.len() != body && v.len() != body + 8 {
             return Err(bad());
         }
         let i32_at = |at: usize| i32::from_be_bytes([v[at], v[at + 1], v[at + 2], v[at + 3]]);
@@ -168,6 +218,7 @@ impl ProducerState {
             epoch: i16::from_be_bytes([v[0], v[1]]),
             last_timestamp: i64_at(2),
             batches,
+            txn_first_offset: if v.len() == body { -1 } else { i64_at(body) },
         })
     }
 }

@@ -17,9 +17,9 @@ use crate::engine::sled_engine::SledEngine;
 use crate::engine::{Engine, EngineExt, WriteBatch};
 use crate::error::{Result, StorageError};
 use crate::fs::{Fs, RealFs};
-use crate::keys::{self, CHECKPOINT, DELETED, OFFSETS, PRODUCER};
+use crate::keys::{self, ABORTED, CHECKPOINT, DELETED, OFFSETS, PRODUCER};
 use crate::lock::DataDirLock;
-use crate::partition::{CheckpointRec, PartitionLog, DELETE_CHUNK};
+use crate::partition::{AbortedTxn, CheckpointRec, PartitionLog, DELETE_CHUNK};
 use crate::producer::ProducerState;
 use crate::sim::{SimDisk, SimFs, SimKv, ROOT};
 use crate::writer::Writer;
@@ -286,6 +286,18 @@ impl Store {
                 .insert(id, ProducerState::decode(&v)?);
             Ok(true)
         })?;
+        let mut aborted: HashMap<u32, Vec<AbortedTxn>> = HashMap::new();
+        let (from, to) = keys::prefix_range(&[ABORTED]);
+        engine.scan(&from, &to, false, &mut |k, v| {
+            let (Some(lid), Some(last)) = (keys::lid_of(k), keys::offset_of(k)) else {
+                return Err(StorageError::Corrupt("aborted transaction key".into()));
+            };
+            aborted
+                .entry(lid)
+                .or_default()
+                .push(AbortedTxn::decode(last, &v)?);
+            Ok(true)
+        })?;
         let mut topics = BTreeMap::new();
         for r in records {
             let id = uuid::Uuid::parse_str(&r.id)
@@ -309,6 +321,7 @@ impl Store {
                     partition_dir(&shared.root, &r.name, &id, index),
                     ckpts.remove(lid),
                     producers.remove(lid).unwrap_or_default(),
+                    aborted.remove(lid).unwrap_or_default(),
                     clean,
                 )?);
             }
@@ -659,6 +672,45 @@ impl Store {
         self.shared.engine.write(wb)?;
         self.shared.mark_dirty();
         Ok(())
+    }
+
+    /// Writes one transactional id's coordinator state (`None` deletes it)
+    /// and, in the same atomic write, group offsets the transaction's
+    /// commit makes visible. Durable at the next [`Store::sync`].
+    pub fn write_txn(
+        &self,
+        id: &str,
+        state: Option<&[u8]>,
+        offsets: &[(String, Vec<CommittedOffset>)],
+    ) -> Result<()> {
+        self.shared.check_writable()?;
+        let mut wb = WriteBatch::default();
+        match state {
+            Some(v) => wb.put(keys::txn_key(id), v.to_vec()),
+            None => wb.delete(keys::txn_key(id)),
+        }
+        for (group, list) in offsets {
+            for o in list {
+                wb.put(
+                    keys::offset_commit_key(group, &o.topic, o.partition),
+                    encode_offset(o),
+                );
+            }
+        }
+        self.shared.engine.write(wb)?;
+        self.shared.mark_dirty();
+        Ok(())
+    }
+
+    /// Every transactional id's stored state, in id order.
+    pub fn txns(&self) -> Result<Vec<(String, Vec<u8>)>> {
+        let (from, to) = keys::prefix_range(&[keys::TXN]);
+        let mut out = Vec::new();
+        self.shared.engine.scan(&from, &to, false, &mut |k, v| {
+            out.push((String::from_utf8_lossy(&k[1..]).into_owned(), v.to_vec()));
+            Ok(true)
+        })?;
+        Ok(out)
     }
 
     /// Every group with at least one committed offset, sorted.
