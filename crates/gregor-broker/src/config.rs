@@ -60,6 +60,18 @@ pub struct BrokerConfig {
     /// `producer.id.expiration.ms`: idle idempotent producers' state is
     /// dropped after this (checked with retention). Default 86400000.
     pub producer_id_expiration_ms: i64,
+    /// `transaction.max.timeout.ms`: the longest `transaction.timeout.ms` a
+    /// producer may ask for. Default 900000.
+    pub transaction_max_timeout_ms: i32,
+    /// `transactional.id.expiration.ms`: an idle transactional id is
+    /// forgotten after this. Default 604800000 (7 days).
+    pub transactional_id_expiration_ms: i64,
+    /// `transaction.abort.timed.out.transaction.cleanup.interval.ms`: how
+    /// often expired transactions are looked for. Default 10000.
+    pub transaction_abort_timed_out_transaction_cleanup_interval_ms: u64,
+    /// `transaction.remove.expired.transaction.cleanup.interval.ms`.
+    /// Default 3600000.
+    pub transaction_remove_expired_transaction_cleanup_interval_ms: u64,
     /// `log.flush.interval.ms`: the longest acks=0/1 data waits for an fsync.
     /// Kafka leaves flushing to the OS; Gregor default 1000.
     pub log_flush_interval_ms: u64,
@@ -114,6 +126,10 @@ impl Default for BrokerConfig {
             log_retention_bytes: -1,
             log_retention_check_interval_ms: 300_000,
             producer_id_expiration_ms: 86_400_000,
+            transaction_max_timeout_ms: 900_000,
+            transactional_id_expiration_ms: 604_800_000,
+            transaction_abort_timed_out_transaction_cleanup_interval_ms: 10_000,
+            transaction_remove_expired_transaction_cleanup_interval_ms: 3_600_000,
             log_flush_interval_ms: 1000,
             log_message_timestamp_type: "CreateTime".into(),
             max_connections: 10_000,
@@ -228,6 +244,18 @@ impl BrokerConfig {
             }
             "log.flush.interval.ms" => self.log_flush_interval_ms = parse(key, value)?,
             "producer.id.expiration.ms" => self.producer_id_expiration_ms = parse(key, value)?,
+            "transaction.max.timeout.ms" => self.transaction_max_timeout_ms = parse(key, value)?,
+            "transactional.id.expiration.ms" => {
+                self.transactional_id_expiration_ms = parse(key, value)?
+            }
+            "transaction.abort.timed.out.transaction.cleanup.interval.ms" => {
+                self.transaction_abort_timed_out_transaction_cleanup_interval_ms =
+                    parse(key, value)?
+            }
+            "transaction.remove.expired.transaction.cleanup.interval.ms" => {
+                self.transaction_remove_expired_transaction_cleanup_interval_ms =
+                    parse(key, value)?
+            }
             "log.message.timestamp.type" => {
                 let v = value.trim();
                 if v != "CreateTime" && v != "LogAppendTime" {
@@ -324,6 +352,24 @@ impl BrokerConfig {
             (
                 "producer.id.expiration.ms",
                 self.producer_id_expiration_ms.to_string(),
+            ),
+            (
+                "transaction.max.timeout.ms",
+                self.transaction_max_timeout_ms.to_string(),
+            ),
+            (
+                "transactional.id.expiration.ms",
+                self.transactional_id_expiration_ms.to_string(),
+            ),
+            (
+                "transaction.abort.timed.out.transaction.cleanup.interval.ms",
+                self.transaction_abort_timed_out_transaction_cleanup_interval_ms
+                    .to_string(),
+            ),
+            (
+                "transaction.remove.expired.transaction.cleanup.interval.ms",
+                self.transaction_remove_expired_transaction_cleanup_interval_ms
+                    .to_string(),
             ),
             (
                 "connections.max.idle.ms",

@@ -10,7 +10,9 @@ use tokio::sync::Semaphore;
 use crate::budget::Budget;
 use crate::config::BrokerConfig;
 use crate::coordinator::{Coordinator, GroupConfig};
+use crate::coordinator::txn::TxnConfig;
 use crate::topics;
+use crate::txn::Transactions;
 use kafka_protocol::ResponseError;
 
 /// A handle on the broker's shared state.
@@ -28,6 +30,7 @@ struct Shared {
     /// holding a decoder window): bounds their CPU and memory together.
     inflate_slots: Arc<Semaphore>,
     coordinator: Coordinator,
+    txns: Transactions,
     advertised_host: String,
     advertised_port: i32,
 }
@@ -66,6 +69,13 @@ impl Broker {
             min_session_timeout_ms: config.group_min_session_timeout_ms,
             max_session_timeout_ms: config.group_max_session_timeout_ms,
         });
+        let txns = Transactions::load(
+            &store,
+            TxnConfig {
+                max_timeout_ms: config.transaction_max_timeout_ms,
+                id_expiration_ms: config.transactional_id_expiration_ms,
+            },
+        );
         let memory = Budget::new(config.queued_max_request_bytes);
         let inflate_slots = Arc::new(Semaphore::new(
             std::thread::available_parallelism().map_or(2, |n| n.get()),
@@ -77,6 +87,7 @@ impl Broker {
                 memory,
                 inflate_slots,
                 coordinator,
+                txns,
                 advertised_host: host,
                 advertised_port: port,
             }),
@@ -129,6 +140,10 @@ impl Broker {
     /// The group coordinator.
     pub fn coordinator(&self) -> &Coordinator {
         &self.inner.coordinator
+    }
+    /// The transaction coordinator.
+    pub fn txns(&self) -> &Transactions {
+        &self.inner.txns
     }
     /// This node's id.
     pub fn node_id(&self) -> i32 {

@@ -24,6 +24,7 @@ pub mod handler;
 pub mod retention;
 pub mod server;
 pub mod topics;
+pub mod txn;
 
 pub use config::BrokerConfig;
 pub use context::Broker;

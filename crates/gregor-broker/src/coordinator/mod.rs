@@ -4,6 +4,7 @@
 //! that takes `now` and is tested without sockets.
 
 pub mod group;
+pub mod txn;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};

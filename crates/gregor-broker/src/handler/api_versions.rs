@@ -1,10 +1,24 @@
-//! ApiVersions (18): the honest table from `gregor_protocol::versions`.
+//! ApiVersions (18): the honest table from `gregor_protocol::versions`,
+//! and (v3+) the features Gregor implements: `transaction.version` 2
+//! (KIP-890), which tells clients such as the Java producer to use
+//! transaction version 2 (implicit partition adds, an epoch bump per end).
 
 use gregor_protocol::versions;
-use kafka_protocol::messages::api_versions_response::ApiVersion;
+use kafka_protocol::messages::api_versions_response::{
+    ApiVersion, FinalizedFeatureKey, SupportedFeatureKey,
+};
 use kafka_protocol::messages::{ApiVersionsRequest, ApiVersionsResponse};
 
-pub fn handle(_req: ApiVersionsRequest, _version: i16) -> ApiVersionsResponse {
+use super::str_bytes;
+
+/// (name, supported min, supported max, finalized level), as Kafka 4.x
+/// names them. Only features whose behaviour Gregor implements.
+const FEATURES: [(&str, i16, i16, i16); 1] = [("transaction.version", 0, 2, 2)];
+
+/// Gregor's features never change while it runs; a fixed epoch says so.
+const FEATURES_EPOCH: i64 = 1;
+
+pub fn handle(_req: ApiVersionsRequest, version: i16) -> ApiVersionsResponse {
     let keys = versions::supported()
         .iter()
         .map(|r| {
@@ -14,8 +28,33 @@ pub fn handle(_req: ApiVersionsRequest, _version: i16) -> ApiVersionsResponse {
                 .with_max_version(r.max)
         })
         .collect();
-    // No feature lists: Gregor has no KRaft feature levels to finalize.
-    ApiVersionsResponse::default()
+    let resp = ApiVersionsResponse::default()
         .with_error_code(0)
-        .with_api_keys(keys)
+        .with_api_keys(keys);
+    if version < 3 {
+        return resp;
+    }
+    resp.with_supported_features(
+        FEATURES
+            .iter()
+            .map(|(name, min, max, _)| {
+                SupportedFeatureKey::default()
+                    .with_name(str_bytes(name))
+                    .with_min_version(*min)
+                    .with_max_version(*max)
+            })
+            .collect(),
+    )
+    .with_finalized_features_epoch(FEATURES_EPOCH)
+    .with_finalized_features(
+        FEATURES
+            .iter()
+            .map(|(name, _, _, level)| {
+                FinalizedFeatureKey::default()
+                    .with_name(str_bytes(name))
+                    .with_min_version_level(*level)
+                    .with_max_version_level(*level)
+            })
+            .collect(),
+    )
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 use gregor_protocol::fetch::{
     encode_fetch_response, FetchPartition, FetchResponseParts, FetchTopic,
 };
+use gregor_protocol::records::BatchHeader;
 use kafka_protocol::messages::FetchRequest;
 use tokio::sync::Notify;
 use tokio::time::Instant;
@@ -122,6 +123,7 @@ fn read_all(b: &Broker, req: &FetchRequest) -> (FetchResponseParts, usize) {
     let asked = usize::try_from(req.max_bytes).ok().filter(|n| *n > 0);
     let mut budget = asked.unwrap_or(cap).min(cap).min(b.memory().available());
     let mut total = 0usize;
+    let committed = req.isolation_level == 1;
     let mut topics = Vec::with_capacity(req.topics.len());
     for t in &req.topics {
         let name = t.topic.0.to_string();
@@ -140,7 +142,9 @@ fn read_all(b: &Broker, req: &FetchRequest) -> (FetchResponseParts, usize) {
                     out.error_code = code.code();
                     // Kafka lists no aborted transactions (rather than null)
                     // for partitions it could not look up.
-                    out.empty_aborted_list = code == ResponseError::UnknownTopicOrPartition;
+                    if code == ResponseError::UnknownTopicOrPartition {
+                        out.aborted = Some(Vec::new());
+                    }
                     partitions.push(out);
                     continue;
                 }
@@ -148,10 +152,19 @@ fn read_all(b: &Broker, req: &FetchRequest) -> (FetchResponseParts, usize) {
             let limit = usize::try_from(p.partition_max_bytes)
                 .unwrap_or(0)
                 .min(budget);
-            match log.read(p.fetch_offset, limit.max(1)) {
+            // read_committed stops at the last stable offset, which is
+            // always a batch boundary (the first batch of an open
+            // transaction) or the high watermark.
+            let lso = log.last_stable_offset();
+            let read = if committed {
+                log.read_below(p.fetch_offset, limit.max(1), lso)
+            } else {
+                log.read(p.fetch_offset, limit.max(1))
+            };
+            match read {
                 Ok(r) => {
                     out.high_watermark = r.high_watermark;
-                    out.last_stable_offset = r.high_watermark;
+                    out.last_stable_offset = lso.min(r.high_watermark);
                     out.log_start_offset = r.log_start_offset;
                     let mut batches = r.batches;
                     let size: usize = batches.iter().map(|x| x.len()).sum();
@@ -163,6 +176,15 @@ fn read_all(b: &Broker, req: &FetchRequest) -> (FetchResponseParts, usize) {
                     let size: usize = batches.iter().map(|x| x.len()).sum();
                     total += size;
                     budget = budget.saturating_sub(size);
+                    if committed {
+                        // The aborted transactions a consumer must hide
+                        // within what it gets (Kafka's `collectAbortedTxns`).
+                        let upto = batches
+                            .last()
+                            .and_then(|x| BatchHeader::parse(x).ok())
+                            .map_or(p.fetch_offset, |h| h.last_offset() + 1);
+                        out.aborted = Some(log.aborted_txns(p.fetch_offset, upto));
+                    }
                     out.records = batches;
                 }
                 // Like Kafka, an error (OFFSET_OUT_OF_RANGE included) carries

@@ -1,5 +1,5 @@
-//! FindCoordinator (10): this node coordinates every group. Single key
-//! (v0–3) and the batch form (v4+).
+//! FindCoordinator (10): this node coordinates every group and every
+//! transactional id. Single key (v0–3) and the batch form (v4+).
 
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
 use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
@@ -15,13 +15,7 @@ const TRANSACTION: i8 = 1;
 /// (error, message) for a key, or None when this node coordinates it.
 fn check(key_type: i8) -> Option<(i16, &'static str)> {
     match key_type {
-        GROUP => None,
-        // No transaction coordinator yet: the answer Kafka gives while its
-        // transaction state topic cannot be created; clients retry it.
-        TRANSACTION => Some((
-            ResponseError::CoordinatorNotAvailable.code(),
-            "Transactions are not supported by this broker yet.",
-        )),
+        GROUP | TRANSACTION => None,
         _ => Some((
             ResponseError::InvalidRequest.code(),
             "Unsupported key type.",

@@ -39,6 +39,8 @@ pub async fn handle(b: &Broker, req: ListOffsetsRequest, version: i16) -> ListOf
 }
 
 fn answer(b: &Broker, req: ListOffsetsRequest, version: i16) -> ListOffsetsResponse {
+    // read_committed sees the log up to the last stable offset only.
+    let committed = version >= 2 && req.isolation_level == 1;
     let topics = req
         .topics
         .into_iter()
@@ -63,8 +65,13 @@ fn answer(b: &Broker, req: ListOffsetsRequest, version: i16) -> ListOffsetsRespo
                             .topic(&t.name.0)
                             .map_or(usize::MAX, |m| b.inflate_limit(&m.configs))
                     };
+                    let fetchable = if committed {
+                        log.last_stable_offset()
+                    } else {
+                        log.high_watermark()
+                    };
                     let found = match p.timestamp {
-                        LATEST => Ok(Some((log.high_watermark(), -1))),
+                        LATEST => Ok(Some((fetchable, -1))),
                         EARLIEST | EARLIEST_LOCAL => Ok(Some((log.log_start_offset(), -1))),
                         MAX_TIMESTAMP if version >= 7 => log.max_timestamp(cap()),
                         // No tiered storage: nothing is tiered.
@@ -74,6 +81,10 @@ fn answer(b: &Broker, req: ListOffsetsRequest, version: i16) -> ListOffsetsRespo
                             return base.with_error_code(ResponseError::UnsupportedVersion.code());
                         }
                     };
+                    // A timestamp lookup never points past what this
+                    // isolation level may read.
+                    let by_ts = p.timestamp >= 0 || p.timestamp == MAX_TIMESTAMP;
+                    let found = found.map(|f| f.filter(|(o, _)| !by_ts || *o < fetchable));
                     match found {
                         Ok(Some((offset, ts))) => base
                             .with_error_code(0)

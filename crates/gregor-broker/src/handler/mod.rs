@@ -17,6 +17,8 @@ use tracing::{debug_span, warn, Instrument};
 use crate::context::Broker;
 use kafka_protocol::ResponseError;
 
+mod add_offsets_to_txn;
+mod add_partitions_to_txn;
 mod api_versions;
 mod create_topics;
 mod delete_groups;
@@ -24,6 +26,9 @@ mod delete_topics;
 mod describe_cluster;
 mod describe_configs;
 mod describe_groups;
+mod describe_producers;
+mod describe_transactions;
+mod end_txn;
 mod fetch;
 mod find_coordinator;
 mod heartbeat;
@@ -32,6 +37,7 @@ mod join_group;
 mod leave_group;
 mod list_groups;
 mod list_offsets;
+mod list_transactions;
 mod metadata;
 mod offset_commit;
 mod offset_delete;
@@ -39,6 +45,7 @@ mod offset_fetch;
 mod offset_for_leader_epoch;
 mod produce;
 mod sync_group;
+mod txn_offset_commit;
 
 /// What to send back for one request.
 pub enum Reply {
@@ -134,7 +141,14 @@ async fn route(b: &Broker, ctx: Ctx, client_id: &str, body: RequestKind) -> Hand
         }
         RequestKind::CreateTopics(r) => durable(b, create_topics::handle(b, r, v).into()),
         RequestKind::DeleteTopics(r) => durable(b, delete_topics::handle(b, r, v).into()),
-        RequestKind::InitProducerId(r) => now(init_producer_id::handle(b, r, v).into()),
+        RequestKind::InitProducerId(r) => init_producer_id::handle(b, r, v),
+        RequestKind::AddPartitionsToTxn(r) => add_partitions_to_txn::handle(b, r, v),
+        RequestKind::AddOffsetsToTxn(r) => add_offsets_to_txn::handle(b, r, v),
+        RequestKind::TxnOffsetCommit(r) => txn_offset_commit::handle(b, r, v),
+        RequestKind::EndTxn(r) => end_txn::handle(b, r, v),
+        RequestKind::DescribeTransactions(r) => now(describe_transactions::handle(b, r, v).into()),
+        RequestKind::ListTransactions(r) => now(list_transactions::handle(b, r, v).into()),
+        RequestKind::DescribeProducers(r) => now(describe_producers::handle(b, r, v).into()),
         RequestKind::DescribeConfigs(r) => now(describe_configs::handle(b, r, v).into()),
         RequestKind::DescribeCluster(r) => now(describe_cluster::handle(b, r, v).into()),
         RequestKind::FindCoordinator(r) => now(find_coordinator::handle(b, r, v).into()),

@@ -15,11 +15,40 @@ use super::{str_bytes, topic_name};
 use crate::context::Broker;
 use crate::coordinator::code;
 use crate::error::storage_error;
+use kafka_protocol::ResponseError;
 
 /// (offset, leader epoch, metadata, error) per topic and partition.
 type Fetched = Vec<(String, Vec<(i32, i64, i32, String, i16)>)>;
 
-fn fetch(b: &Broker, group: &str, topics: Option<Vec<(String, Vec<i32>)>>) -> Result<Fetched, i16> {
+fn fetch(
+    b: &Broker,
+    group: &str,
+    topics: Option<Vec<(String, Vec<i32>)>>,
+    require_stable: bool,
+) -> Result<Fetched, i16> {
+    let mut f = fetch_committed(b, group, topics)?;
+    if require_stable {
+        // An offset an open transaction staged is not yet decided (KIP-447):
+        // the client asks again, as Kafka's `hasPendingOffsetCommitsForTopicPartition`.
+        let pending = b.txns().lock().pending_partitions(group);
+        if !pending.is_empty() {
+            for (t, parts) in &mut f {
+                for e in parts.iter_mut() {
+                    if pending.contains(&(t.clone(), e.0)) {
+                        *e = (e.0, -1, -1, String::new(), ResponseError::UnstableOffsetCommit.code());
+                    }
+                }
+            }
+        }
+    }
+    Ok(f)
+}
+
+fn fetch_committed(
+    b: &Broker,
+    group: &str,
+    topics: Option<Vec<(String, Vec<i32>)>>,
+) -> Result<Fetched, i16> {
     if group.is_empty() {
         return Err(code::INVALID_GROUP_ID);
     }
@@ -78,7 +107,7 @@ pub fn handle(b: &Broker, req: OffsetFetchRequest, version: i16) -> OffsetFetchR
                         .collect()
                 });
                 let r = OffsetFetchResponseGroup::default().with_group_id(g.group_id.clone());
-                match fetch(b, &g.group_id.0, topics) {
+                match fetch(b, &g.group_id.0, topics, req.require_stable) {
                     Ok(f) => r.with_error_code(0).with_topics(
                         f.into_iter()
                             .map(|(t, ps)| {
@@ -110,7 +139,7 @@ pub fn handle(b: &Broker, req: OffsetFetchRequest, version: i16) -> OffsetFetchR
             .map(|t| (t.name.0.to_string(), t.partition_indexes.clone()))
             .collect()
     });
-    match fetch(b, &req.group_id.0, topics) {
+    match fetch(b, &req.group_id.0, topics, version >= 7 && req.require_stable) {
         Ok(f) => OffsetFetchResponse::default()
             .with_error_code(0)
             .with_topics(

@@ -41,6 +41,7 @@ struct Checked {
 
 pub async fn handle(b: &Broker, req: ProduceRequest, version: i16) -> Handled {
     let acks = req.acks;
+    let txn_id = req.transactional_id.as_ref().map(|t| t.0.to_string());
     // Phase 1, in request order: everything up to the records (topic,
     // auto-creation, size, batch header and CRC).
     let mut topics = Vec::with_capacity(req.topic_data.len());
@@ -50,16 +51,8 @@ pub async fn handle(b: &Broker, req: ProduceRequest, version: i16) -> Handled {
         for p in t.partition_data {
             let r = if !matches!(acks, -1..=1) {
                 Err(err(p.index, ResponseError::InvalidRequiredAcks, None))
-            } else if req.transactional_id.is_some() {
-                // No transaction coordinator yet: a transactional producer
-                // cannot have added this partition to a transaction.
-                Err(err(
-                    p.index,
-                    ResponseError::InvalidTxnState,
-                    Some("transactions are not supported by Gregor yet"),
-                ))
             } else {
-                check(b, &name, p.index, p.records, version)
+                check(b, &name, p.index, p.records, version, txn_id.as_deref())
             };
             parts.push((p.index, r));
         }
@@ -173,6 +166,7 @@ fn check(
     partition: i32,
     data: Option<Bytes>,
     version: i16,
+    txn_id: Option<&str>,
 ) -> Result<Checked, PartitionProduceResponse> {
     let store = b.store();
     let meta = match store.topic(topic) {
@@ -225,11 +219,8 @@ fn check(
         ));
     }
     if header.is_transactional() {
-        return Err(err(
-            partition,
-            ResponseError::InvalidTxnState,
-            Some("transactions are not supported by Gregor yet"),
-        ));
+        in_transaction(b, txn_id, topic, partition, &header, version)
+            .map_err(|(code, msg)| err(partition, code, Some(msg)))?;
     }
     let log_append = topics::effective(b.config(), &meta.configs, "message.timestamp.type")
         .is_some_and(|v| v == "LogAppendTime");
@@ -244,6 +235,45 @@ fn check(
         segment_bytes: u64::try_from(segment_bytes).unwrap_or(1 << 30).max(1),
         segment_ms,
     })
+}
+
+/// A transactional batch may only go to a partition of the producer's
+/// ongoing transaction; Produce v12+ (transaction version 2) adds the
+/// partition itself, as Kafka 4's leader does through its coordinator.
+fn in_transaction(
+    b: &Broker,
+    txn_id: Option<&str>,
+    topic: &str,
+    partition: i32,
+    h: &BatchHeader,
+    version: i16,
+) -> Result<(), (ResponseError, &'static str)> {
+    let Some(id) = txn_id else {
+        return Err((
+            ResponseError::InvalidTxnState,
+            "a transactional batch needs the request's transactional id",
+        ));
+    };
+    let mut c = b.txns().lock();
+    let part = (topic.to_string(), partition);
+    match c.produce(id, h.producer_id, h.producer_epoch, &part, version >= 12, now_ms()) {
+        Ok(false) => Ok(()),
+        // The implicit add is durable with the data: acks=all waits for
+        // the same flush.
+        Ok(true) => crate::txn::persist(b, &c, id)
+            .map_err(|e| (e, "the transaction state could not be stored")),
+        // Retriable for every client version (Kafka maps it the same way
+        // for the produce path).
+        Err(ResponseError::ConcurrentTransactions) => Err((
+            ResponseError::NotEnoughReplicas,
+            "the transaction is being completed",
+        )),
+        Err(ResponseError::InvalidTxnState) => Err((
+            ResponseError::InvalidTxnState,
+            "the partition is not in the producer's transaction",
+        )),
+        Err(e) => Err((e, "the transactional producer is not current")),
+    }
 }
 
 /// Submits one checked batch to the writer thread; the future answers the
