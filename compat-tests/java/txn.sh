@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Java kafka-clients transaction scenarios (gregor.compat.Transactions; used
+# by compat-tests/python/test_txn_java.py):
+#   compat-tests/java/txn.sh BOOTSTRAP SCENARIO PREFIX
+#       SCENARIO: interleaved | fencing | ctp | crash-begin | crash-finish | open
+#       JSON lines on stdout; topics and transactional ids start with PREFIX.
+#   compat-tests/java/txn.sh build      build only (quick when up to date)
+# Builds on first use (Maven Central); JAVA_OPTS passes through,
+# JAVA_LOG_LEVEL sets the clients' log level (warn).
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+JAR=$HERE/target/gregor-compat-java-0.1.0.jar
+stale() {
+  [ ! -f "$JAR" ] || [ ! -d "$HERE/target/lib" ] ||
+    [ -n "$(find "$HERE/src" "$HERE/pom.xml" -newer "$JAR" 2>/dev/null | head -1)" ]
+}
+if stale; then
+  mkdir -p "$HERE/target"
+  # one build at a time: the same lock as compat-tests/matrix/java/setup.sh
+  exec 9>"$HERE/target/.matrix-build.lock"
+  flock 9
+  if stale; then
+    mvn -q -B -f "$HERE/pom.xml" -DskipTests package >&2
+  fi
+  exec 9>&-
+fi
+[ "${1:-}" = build ] && exit 0
+# shellcheck disable=SC2086
+exec java ${JAVA_OPTS:-} -Dorg.slf4j.simpleLogger.defaultLogLevel="${JAVA_LOG_LEVEL:-warn}" \
+  -cp "$JAR:$HERE/target/lib/*" gregor.compat.Transactions "$@"
