@@ -29,7 +29,11 @@ offsets; read_uncommitted sees every record that reached the log.
    transaction, then CompleteCommit.
 
 Every scenario was run against the reference Apache Kafka 4.3.1
-(compat-tests/reference) through COMPAT_EXTERNAL_BOOTSTRAP.
+(compat-tests/reference) through COMPAT_EXTERNAL_BOOTSTRAP (4 by hand: kill -9
+of the reference and a restart on its data dir gave the same logs).
+GREGOR_REFERENCE=1 adds the reference as a second target (scenario 4 skipped
+there). The Java program is built on first use (compat-tests/java/txn.sh
+build, Maven).
 """
 
 from __future__ import annotations
@@ -74,9 +78,16 @@ def java_built(timings):
         pytest.fail(f"txn.sh build exited with {r.returncode}\n{r.stdout}\n{r.stderr}", pytrace=False)
 
 
-@pytest.fixture
-def target(make_broker, java_built):
-    """The broker to test: gregor (restartable) or the external one."""
+# GREGOR_REFERENCE=1 also runs every test against the reference Kafka of the
+# session (conftest.reference_bootstrap), as test_matrix.py does
+TARGETS = ["gregor", "reference"] if os.environ.get("GREGOR_REFERENCE", "") not in ("", "0") else ["gregor"]
+
+
+@pytest.fixture(params=TARGETS)
+def target(request, make_broker, java_built):
+    """The broker to test: gregor (restartable), the external one, or the reference."""
+    if request.param == "reference":
+        return ExternalBroker(request.getfixturevalue("reference_bootstrap"))
     if os.environ.get("COMPAT_EXTERNAL_BOOTSTRAP"):
         return make_broker()
     return make_broker("-o", "group.initial.rebalance.delay.ms=0")
