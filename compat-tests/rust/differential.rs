@@ -296,6 +296,30 @@ const SCENARIOS: &[Scenario] = &[
         name: "group_lifecycle",
         run: group_lifecycle,
     },
+    Scenario {
+        name: "txn_api_versions",
+        run: txn_api_versions,
+    },
+    Scenario {
+        name: "txn_find_coordinator",
+        run: txn_find_coordinator,
+    },
+    Scenario {
+        name: "txn_init",
+        run: txn_init,
+    },
+    Scenario {
+        name: "txn_errors",
+        run: txn_errors,
+    },
+    Scenario {
+        name: "txn_fetch",
+        run: txn_fetch,
+    },
+    Scenario {
+        name: "txn_describe",
+        run: txn_describe,
+    },
 ];
 
 /// A difference between the two brokers in one step.
@@ -412,6 +436,9 @@ fn differential_against_apache_kafka() {
             for (who, o) in [("kafka", &k), ("gregor", &g)] {
                 for (s, v) in &o.steps {
                     println!("[{}] {who} | {s}:\n{v}", sc.name);
+                }
+                for (s, v) in &o.info {
+                    println!("[{}] {who} | (info) {s}:\n{v}", sc.name);
                 }
             }
         }
@@ -824,6 +851,24 @@ async fn recv<Resp>(c: &mut Client, v: i16, corr: i32) -> Reply<Resp>
 where
     Resp: Decodable + HeaderVersion + Norm,
 {
+    recv_raw(c, v, corr).await.map(Norm::norm)
+}
+
+/// A request whose response is not normalized (the scenario needs the
+/// producer ids it contains, and labels them itself).
+async fn call_raw<Req, Resp>(c: &mut Client, key: ApiKey, v: i16, req: &Req) -> Reply<Resp>
+where
+    Req: Encodable + HeaderVersion,
+    Resp: Decodable + HeaderVersion,
+{
+    let corr = c.send(key, v, req).await;
+    recv_raw(c, v, corr).await
+}
+
+async fn recv_raw<Resp>(c: &mut Client, v: i16, corr: i32) -> Reply<Resp>
+where
+    Resp: Decodable + HeaderVersion,
+{
     match tokio::time::timeout(CALL_TIMEOUT, c.recv_frame()).await {
         Err(_) => Reply::Timeout,
         Ok(None) => Reply::Closed,
@@ -839,7 +884,7 @@ where
                 ));
             }
             match Resp::decode(&mut frame, v) {
-                Ok(r) if !frame.has_remaining() => Reply::Ok(r.norm()),
+                Ok(r) if !frame.has_remaining() => Reply::Ok(r),
                 Ok(_) => Reply::Undecodable(format!("{} trailing bytes", frame.remaining())),
                 Err(e) => Reply::Undecodable(format!("body: {e}")),
             }
@@ -3061,6 +3106,1508 @@ fn group_lifecycle(ctx: Ctx) -> Fut {
         let r: Reply<LeaveGroupResponse> =
             call(&mut a, ApiKey::LeaveGroup, 4, &leave_req(&g3, &[&c_id])).await;
         o.rec("LeaveGroup v4 of the v3 member", &r.map(|r| l.leave(r)));
+        o
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Transactions (the `txn_*` scenarios).
+// ---------------------------------------------------------------------------
+
+/// Polling budget for the transaction coordinator and for asynchronous
+/// transaction state (markers written, CONCURRENT_TRANSACTIONS settling).
+/// Shorter than WAIT_TIMEOUT: a broker without a coordinator must not eat
+/// the whole SCENARIO_TIMEOUT in polls.
+const TXN_WAIT: Duration = Duration::from_secs(10);
+/// Retriable while a transaction settles: COORDINATOR_LOAD_IN_PROGRESS,
+/// COORDINATOR_NOT_AVAILABLE, NOT_COORDINATOR, CONCURRENT_TRANSACTIONS.
+const TXN_RETRIABLE: [i16; 4] = [14, 15, 16, 51];
+
+/// A connection that is opened again after the broker closed it (a broker
+/// closes the connection on an API it does not support) or left a request
+/// unanswered, so that the next step still runs. Derefs to the `Client`.
+struct Conn {
+    addr: SocketAddr,
+    c: Client,
+}
+
+impl Conn {
+    async fn new(ctx: &Ctx) -> Conn {
+        Conn {
+            addr: ctx.addr,
+            c: ctx.client().await,
+        }
+    }
+    async fn revive<T>(&mut self, r: &Reply<T>) {
+        if matches!(r, Reply::Closed | Reply::Timeout) {
+            self.c = Client::connect(self.addr).await;
+        }
+    }
+}
+
+impl std::ops::Deref for Conn {
+    type Target = Client;
+    fn deref(&self) -> &Client {
+        &self.c
+    }
+}
+
+impl std::ops::DerefMut for Conn {
+    fn deref_mut(&mut self) -> &mut Client {
+        &mut self.c
+    }
+}
+
+async fn txn_call_raw<Req, Resp>(c: &mut Conn, key: ApiKey, v: i16, req: &Req) -> Reply<Resp>
+where
+    Req: Encodable + HeaderVersion,
+    Resp: Decodable + HeaderVersion,
+{
+    let r = call_raw(&mut c.c, key, v, req).await;
+    c.revive(&r).await;
+    r
+}
+
+async fn txn_call<Req, Resp>(c: &mut Conn, key: ApiKey, v: i16, req: &Req) -> Reply<Resp>
+where
+    Req: Encodable + HeaderVersion,
+    Resp: Decodable + HeaderVersion + Norm,
+{
+    txn_call_raw(c, key, v, req).await.map(Norm::norm)
+}
+
+/// The base of the record timestamps the transaction scenarios write (the
+/// same for both brokers): an hour ago. Recent, because Kafka rolls a
+/// segment when a batch is more than segment.ms newer than the segment's
+/// first (a marker carries the broker's clock) and deletes segments by
+/// their timestamps; an hour back, so that record timestamps (ts0 + a few
+/// seconds) and broker-clock timestamps (>= ts0 + 1 h) are told apart.
+fn ts0() -> i64 {
+    static TS0: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
+    *TS0.get_or_init(|| {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64;
+        now - 3_600_000
+    })
+}
+
+/// A timestamp taken from the broker's clock (a transaction marker's).
+const BROKER_CLOCK: i64 = 999_999_999_999;
+
+/// A timestamp as shown: relative to ts0() when the scenario wrote it,
+/// BROKER_CLOCK when the broker did, negative ones as they are.
+fn rel_ts(t: i64) -> i64 {
+    let r = t - ts0();
+    if t < 0 || r < 0 {
+        t
+    } else if r < 3_000_000 {
+        r
+    } else {
+        BROKER_CLOCK
+    }
+}
+
+fn txid(s: &str) -> TransactionalId {
+    TransactionalId(sb(s))
+}
+
+/// Producer ids, shown as 1, 2, ... in order of appearance (the brokers
+/// allocate different ids; the order and the identities are compared).
+/// Negative ids (-1: none) are kept.
+#[derive(Default)]
+struct Pids(Vec<i64>);
+
+impl Pids {
+    fn l(&mut self, p: i64) -> i64 {
+        if p < 0 {
+            return p;
+        }
+        match self.0.iter().position(|&x| x == p) {
+            Some(i) => i as i64 + 1,
+            None => {
+                self.0.push(p);
+                self.0.len() as i64
+            }
+        }
+    }
+    fn pid(&mut self, p: &mut ProducerId) {
+        p.0 = self.l(p.0);
+    }
+}
+
+/// Polls FindCoordinator (transaction) until it answers without error
+/// (Kafka creates and loads __transaction_state on the first request).
+/// Returns whether it did; the polls are not recorded.
+async fn wait_txn_coordinator(c: &mut Conn, id: &str) -> bool {
+    let deadline = Instant::now() + TXN_WAIT;
+    loop {
+        let r: Reply<FindCoordinatorResponse> = txn_call(
+            c,
+            ApiKey::FindCoordinator,
+            4,
+            &FindCoordinatorRequest::default()
+                .with_key_type(1)
+                .with_coordinator_keys(vec![sb(id)]),
+        )
+        .await;
+        if r.as_ref()
+            .is_some_and(|r| r.coordinators.first().is_some_and(|c| c.error_code == 0))
+        {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Repeats `$call` while its error code (from `$code`) is retriable, the
+/// coordinator was found (`$ready`) and TXN_WAIT has not passed. Yields
+/// (the first error code, the last reply).
+macro_rules! settle {
+    ($ready:expr, $call:expr, $code:expr) => {{
+        let deadline = Instant::now() + TXN_WAIT;
+        let mut first: Option<Option<i16>> = None;
+        loop {
+            let r = $call;
+            let code: Option<i16> = r.as_ref().map($code);
+            first.get_or_insert(code);
+            if $ready
+                && code.is_some_and(|c| TXN_RETRIABLE.contains(&c))
+                && Instant::now() < deadline
+            {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+            break (first.flatten(), r);
+        }
+    }};
+}
+
+fn init_req(id: Option<&str>, timeout_ms: i32, pid: i64, epoch: i16) -> InitProducerIdRequest {
+    InitProducerIdRequest::default()
+        .with_transactional_id(id.map(txid))
+        .with_transaction_timeout_ms(timeout_ms)
+        .with_producer_id(ProducerId(pid))
+        .with_producer_epoch(epoch)
+}
+
+async fn init_raw(
+    c: &mut Conn,
+    v: i16,
+    req: &InitProducerIdRequest,
+) -> Reply<InitProducerIdResponse> {
+    txn_call_raw(c, ApiKey::InitProducerId, v, req).await
+}
+
+/// InitProducerId for a transactional id, retried while retriable (not
+/// recorded). Returns (producer id, epoch), (-1, -1) on failure, and the
+/// labeled reply.
+async fn init_txn(
+    c: &mut Conn,
+    ready: bool,
+    pids: &mut Pids,
+    id: &str,
+) -> ((i64, i16), Reply<InitProducerIdResponse>) {
+    let req = init_req(Some(id), 60_000, -1, -1);
+    let (_, r) = settle!(
+        ready,
+        init_raw(c, 4, &req).await,
+        |r: &InitProducerIdResponse| r.error_code
+    );
+    let got = r
+        .as_ref()
+        .filter(|r| r.error_code == 0)
+        .map(|r| (r.producer_id.0, r.producer_epoch))
+        .unwrap_or((-1, -1));
+    (got, label_init(pids, r))
+}
+
+fn label_init(pids: &mut Pids, r: Reply<InitProducerIdResponse>) -> Reply<InitProducerIdResponse> {
+    r.map(|mut r| {
+        r.throttle_time_ms = 0;
+        pids.pid(&mut r.producer_id);
+        pids.pid(&mut r.ongoing_txn_producer_id);
+        r
+    })
+}
+
+fn add_parts_req(
+    id: &str,
+    pid: i64,
+    epoch: i16,
+    topics: &[(&str, &[i32])],
+) -> AddPartitionsToTxnRequest {
+    let topics: Vec<add_partitions_to_txn_request::AddPartitionsToTxnTopic> = topics
+        .iter()
+        .map(|(t, ps)| {
+            add_partitions_to_txn_request::AddPartitionsToTxnTopic::default()
+                .with_name(tn(t))
+                .with_partitions(ps.to_vec())
+        })
+        .collect();
+    AddPartitionsToTxnRequest::default()
+        .with_v3_and_below_transactional_id(txid(id))
+        .with_v3_and_below_producer_id(ProducerId(pid))
+        .with_v3_and_below_producer_epoch(epoch)
+        .with_v3_and_below_topics(topics)
+}
+
+/// AddPartitionsToTxn v0-3 (the client form); the per-partition results
+/// sorted (their order is a map's).
+async fn add_parts(
+    c: &mut Conn,
+    v: i16,
+    req: &AddPartitionsToTxnRequest,
+) -> Reply<AddPartitionsToTxnResponse> {
+    let r: Reply<AddPartitionsToTxnResponse> =
+        txn_call_raw(c, ApiKey::AddPartitionsToTxn, v, req).await;
+    r.map(|mut r| {
+        r.throttle_time_ms = 0;
+        r.results_by_topic_v3_and_below
+            .sort_by(|a, b| a.name.0.cmp(&b.name.0));
+        for t in &mut r.results_by_topic_v3_and_below {
+            t.results_by_partition.sort_by_key(|p| p.partition_index);
+        }
+        r
+    })
+}
+
+/// The error code of a one-partition AddPartitionsToTxn v0-3 (for retries).
+fn add_parts_code(r: &AddPartitionsToTxnResponse) -> i16 {
+    r.results_by_topic_v3_and_below
+        .iter()
+        .flat_map(|t| &t.results_by_partition)
+        .map(|p| p.partition_error_code)
+        .find(|&c| c != 0)
+        .unwrap_or(0)
+}
+
+fn end_req(id: &str, pid: i64, epoch: i16, commit: bool) -> EndTxnRequest {
+    EndTxnRequest::default()
+        .with_transactional_id(txid(id))
+        .with_producer_id(ProducerId(pid))
+        .with_producer_epoch(epoch)
+        .with_committed(commit)
+}
+
+async fn end_txn(c: &mut Conn, v: i16, req: &EndTxnRequest) -> Reply<EndTxnResponse> {
+    txn_call_raw(c, ApiKey::EndTxn, v, req).await
+}
+
+fn label_end(pids: &mut Pids, r: Reply<EndTxnResponse>) -> Reply<EndTxnResponse> {
+    r.map(|mut r| {
+        r.throttle_time_ms = 0;
+        pids.pid(&mut r.producer_id);
+        r
+    })
+}
+
+/// A transactional record batch (attributes bit 4) of `n` records with
+/// timestamps ts0() + rel_ts.., as a transactional producer sends it.
+fn txn_batch(n: i64, rel_ts: i64, pid: i64, epoch: i16, seq: i32) -> Bytes {
+    use kafka_protocol::records::{Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType};
+    let records: Vec<Record> = (0..n)
+        .map(|i| Record {
+            transactional: true,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: -1,
+            producer_id: pid,
+            producer_epoch: epoch,
+            timestamp_type: TimestampType::Creation,
+            offset: i,
+            sequence: seq + i as i32,
+            timestamp: ts0() + rel_ts + i,
+            key: Some(Bytes::from(format!("tkey-{i}"))),
+            value: Some(Bytes::from(format!("tvalue-{i}"))),
+            headers: Default::default(),
+        })
+        .collect();
+    let mut out = BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut out,
+        &records,
+        &RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        },
+    )
+    .unwrap();
+    out.freeze()
+}
+
+/// A transactional Produce of one batch to one partition; the partition
+/// result.
+async fn txn_produce(
+    c: &mut Conn,
+    v: i16,
+    id: &str,
+    topic: &str,
+    partition: i32,
+    records: Bytes,
+) -> Reply<produce_response::PartitionProduceResponse> {
+    let req = produce_req(topic, partition, records).with_transactional_id(Some(txid(id)));
+    produced(txn_call(c, ApiKey::Produce, v, &req).await)
+}
+
+/// A Fetch result for the transaction scenarios: producer ids labeled,
+/// control batches decoded, their (broker-clock) timestamps dropped.
+#[derive(Debug)]
+#[allow(dead_code)]
+struct TxnFetch {
+    error_code: i16,
+    partition_error_code: i16,
+    high_watermark: i64,
+    last_stable_offset: i64,
+    log_start_offset: i64,
+    /// (producer, first offset)
+    aborted_transactions: Option<Vec<(i64, i64)>>,
+    batches: Vec<TxnBatch>,
+    /// Bytes after the last whole batch (a partial batch).
+    trailing_bytes: usize,
+}
+
+#[derive(Debug)]
+#[allow(dead_code)]
+struct TxnBatch {
+    base_offset: i64,
+    last_offset_delta: i32,
+    record_count: i32,
+    /// Bit 4 transactional, bit 5 control.
+    attributes: i16,
+    producer: i64,
+    producer_epoch: i16,
+    base_sequence: i32,
+    partition_leader_epoch: i32,
+    /// (base, max) timestamps, see rel_ts().
+    timestamps: (i64, i64),
+    /// Control batches: the marker's key (version, type 0 abort / 1 commit).
+    control: Option<(i16, i16)>,
+}
+
+fn read_varint(b: &mut Bytes) -> i64 {
+    let mut v: u64 = 0;
+    let mut shift = 0;
+    while b.has_remaining() {
+        let x = b.get_u8();
+        v |= u64::from(x & 0x7f) << shift;
+        if x & 0x80 == 0 {
+            break;
+        }
+        shift += 7;
+    }
+    ((v >> 1) as i64) ^ -((v & 1) as i64)
+}
+
+fn txn_batches(pids: &mut Pids, b: &Bytes) -> (Vec<TxnBatch>, usize) {
+    let mut out = Vec::new();
+    let mut buf = b.clone();
+    while buf.remaining() >= 61 {
+        let len = i32::from_be_bytes(buf[8..12].try_into().unwrap());
+        if buf.remaining() < 12 + len.max(0) as usize {
+            break; // a trailing partial batch
+        }
+        let mut h = buf.slice(..12 + len as usize);
+        buf.advance(12 + len as usize);
+        let base_offset = h.get_i64();
+        h.advance(4); // length
+        let partition_leader_epoch = h.get_i32();
+        h.advance(1 + 4); // magic, crc
+        let attributes = h.get_i16();
+        let last_offset_delta = h.get_i32();
+        let base_ts = h.get_i64();
+        let max_ts = h.get_i64();
+        let producer_id = h.get_i64();
+        let producer_epoch = h.get_i16();
+        let base_sequence = h.get_i32();
+        let record_count = h.get_i32();
+        let control = (attributes & 0x20 != 0).then(|| {
+            // The first record: length, attributes, timestamp delta,
+            // offset delta, key length, key = (version i16, type i16).
+            read_varint(&mut h);
+            h.advance(1);
+            read_varint(&mut h);
+            read_varint(&mut h);
+            let key_len = read_varint(&mut h);
+            if key_len >= 4 && h.remaining() >= 4 {
+                (h.get_i16(), h.get_i16())
+            } else {
+                (-1, -1)
+            }
+        });
+        out.push(TxnBatch {
+            base_offset,
+            last_offset_delta,
+            record_count,
+            attributes,
+            producer: pids.l(producer_id),
+            producer_epoch,
+            base_sequence,
+            partition_leader_epoch,
+            timestamps: (rel_ts(base_ts), rel_ts(max_ts)),
+            control,
+        });
+    }
+    (out, buf.remaining())
+}
+
+fn fetch_iso(topic: &str, partition: i32, offset: i64, isolation: i8) -> FetchRequest {
+    fetch_req(topic, &[(partition, offset)], 1 << 20, 1 << 20).with_isolation_level(isolation)
+}
+
+/// A one-partition Fetch, summarized.
+async fn txn_fetch_call(
+    c: &mut Conn,
+    pids: &mut Pids,
+    v: i16,
+    req: &FetchRequest,
+) -> Reply<TxnFetch> {
+    let r: Reply<FetchResponse> = txn_call_raw(c, ApiKey::Fetch, v, req).await;
+    r.map(|r| {
+        let p = &r.responses[0].partitions[0];
+        let (batches, trailing_bytes) = p
+            .records
+            .as_ref()
+            .map(|b| txn_batches(pids, b))
+            .unwrap_or_default();
+        TxnFetch {
+            error_code: r.error_code,
+            partition_error_code: p.error_code,
+            high_watermark: p.high_watermark,
+            last_stable_offset: p.last_stable_offset,
+            log_start_offset: p.log_start_offset,
+            aborted_transactions: p.aborted_transactions.as_ref().map(|a| {
+                a.iter()
+                    .map(|t| (pids.l(t.producer_id.0), t.first_offset))
+                    .collect()
+            }),
+            batches,
+            trailing_bytes,
+        }
+    })
+}
+
+/// ListOffsets v8 of partition 0 at `ts` with an isolation level: (error
+/// code, offset).
+async fn txn_list_offset(c: &mut Conn, topic: &str, ts: i64, isolation: i8) -> Reply<(i16, i64)> {
+    let r: Reply<ListOffsetsResponse> = call(
+        c,
+        ApiKey::ListOffsets,
+        8,
+        &list_offsets_req(topic, &[0], ts).with_isolation_level(isolation),
+    )
+    .await;
+    r.map(|r| {
+        let p = &r.topics[0].partitions[0];
+        (p.error_code, p.offset)
+    })
+}
+
+/// Polls ListOffsets latest (read_committed) until the last stable offset
+/// reaches `want` (the transaction markers are written asynchronously).
+/// Not recorded: the steps after it show the state.
+async fn wait_lso(c: &mut Conn, ready: bool, topic: &str, want: i64) {
+    let deadline = Instant::now() + TXN_WAIT;
+    while ready && Instant::now() < deadline {
+        let r = txn_list_offset(c, topic, -1, 1).await;
+        if r.as_ref().is_some_and(|&(e, o)| e == 0 && o >= want) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn describe_txn_req(ids: &[&str]) -> DescribeTransactionsRequest {
+    DescribeTransactionsRequest::default()
+        .with_transactional_ids(ids.iter().map(|i| txid(i)).collect())
+}
+
+/// DescribeTransactions with producer ids labeled (of entries without
+/// error), start times reduced to set (0) or not (-1), topics and
+/// partitions sorted.
+async fn describe_txns(
+    c: &mut Conn,
+    pids: &mut Pids,
+    ids: &[&str],
+) -> Reply<DescribeTransactionsResponse> {
+    let r: Reply<DescribeTransactionsResponse> =
+        txn_call_raw(c, ApiKey::DescribeTransactions, 0, &describe_txn_req(ids)).await;
+    r.map(|mut r| {
+        r.throttle_time_ms = 0;
+        for s in &mut r.transaction_states {
+            // Kafka fills an unknown id's entry with zeros: not a producer.
+            if s.error_code == 0 {
+                pids.pid(&mut s.producer_id);
+            }
+            if s.transaction_start_time_ms >= 0 {
+                s.transaction_start_time_ms = 0;
+            }
+            s.topics.sort_by(|a, b| a.topic.0.cmp(&b.topic.0));
+            for t in &mut s.topics {
+                t.partitions.sort();
+            }
+        }
+        r
+    })
+}
+
+/// Polls DescribeTransactions until `id` is in a state that `state`
+/// starts (not recorded).
+async fn wait_txn_state(c: &mut Conn, ready: bool, id: &str, state: &str) {
+    let deadline = Instant::now() + TXN_WAIT;
+    while ready && Instant::now() < deadline {
+        let r: Reply<DescribeTransactionsResponse> =
+            txn_call_raw(c, ApiKey::DescribeTransactions, 0, &describe_txn_req(&[id])).await;
+        if r.as_ref().is_some_and(|r| {
+            r.transaction_states
+                .first()
+                .is_some_and(|s| s.transaction_state.as_str().starts_with(state))
+        }) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// ListTransactions restricted to this scenario's ids (prefix), sorted,
+/// producer ids labeled.
+async fn list_txns(
+    c: &mut Conn,
+    pids: &mut Pids,
+    v: i16,
+    req: &ListTransactionsRequest,
+    prefix: &str,
+) -> Reply<ListTransactionsResponse> {
+    let r: Reply<ListTransactionsResponse> =
+        txn_call_raw(c, ApiKey::ListTransactions, v, req).await;
+    r.map(|mut r| {
+        r.throttle_time_ms = 0;
+        r.transaction_states
+            .retain(|s| s.transactional_id.0.as_str().starts_with(prefix));
+        r.transaction_states
+            .sort_by(|a, b| a.transactional_id.0.cmp(&b.transactional_id.0));
+        for s in &mut r.transaction_states {
+            pids.pid(&mut s.producer_id);
+        }
+        r
+    })
+}
+
+/// DescribeProducers: producer ids labeled, coordinator epochs reduced to
+/// known (0) or not (-1), timestamps as rel_ts().
+async fn describe_producers(
+    c: &mut Conn,
+    pids: &mut Pids,
+    topic: &str,
+    partitions: &[i32],
+) -> Reply<DescribeProducersResponse> {
+    let req = DescribeProducersRequest::default().with_topics(vec![
+        describe_producers_request::TopicRequest::default()
+            .with_name(tn(topic))
+            .with_partition_indexes(partitions.to_vec()),
+    ]);
+    let r: Reply<DescribeProducersResponse> =
+        txn_call_raw(c, ApiKey::DescribeProducers, 0, &req).await;
+    r.map(|mut r| {
+        r.throttle_time_ms = 0;
+        for t in &mut r.topics {
+            for p in &mut t.partitions {
+                msg(&mut p.error_message, p.error_code);
+                for s in &mut p.active_producers {
+                    pids.pid(&mut s.producer_id);
+                    if s.coordinator_epoch >= 0 {
+                        s.coordinator_epoch = 0;
+                    }
+                    s.last_timestamp = rel_ts(s.last_timestamp);
+                }
+                p.active_producers.sort_by_key(|s| s.producer_id.0);
+            }
+            t.partitions.sort_by_key(|p| p.partition_index);
+        }
+        r
+    })
+}
+
+/// T1. FindCoordinator for transactional ids, every version.
+fn txn_find_coordinator(ctx: Ctx) -> Fut {
+    Box::pin(async move {
+        let mut o = Obs::default();
+        let mut c = Conn::new(&ctx).await;
+        let id = ctx.name("tfc");
+        o.rec(
+            "coordinator answers (polled)",
+            &wait_txn_coordinator(&mut c, &id).await,
+        );
+        for v in 1..=3 {
+            let mut c = ctx.client().await;
+            let r: Reply<FindCoordinatorResponse> = call(
+                &mut c,
+                ApiKey::FindCoordinator,
+                v,
+                &FindCoordinatorRequest::default()
+                    .with_key(sb(&id))
+                    .with_key_type(1),
+            )
+            .await;
+            o.rec(format!("v{v} key_type=1"), &r);
+        }
+        for v in 4..=6 {
+            let mut c = ctx.client().await;
+            let r: Reply<FindCoordinatorResponse> = call(
+                &mut c,
+                ApiKey::FindCoordinator,
+                v,
+                &FindCoordinatorRequest::default()
+                    .with_key_type(1)
+                    .with_coordinator_keys(vec![sb(&id), sb(&ctx.name("tfc-2"))]),
+            )
+            .await;
+            o.rec(format!("v{v} key_type=1, two ids"), &r);
+        }
+        let r: Reply<FindCoordinatorResponse> = call(
+            &mut c,
+            ApiKey::FindCoordinator,
+            4,
+            &FindCoordinatorRequest::default()
+                .with_key_type(1)
+                .with_coordinator_keys(vec![sb("")]),
+        )
+        .await;
+        o.rec("v4 key_type=1, empty id", &r);
+        o
+    })
+}
+
+/// T2. InitProducerId with a transactional id: timeouts, epoch bumps,
+///     KIP-360 producer id / epoch pairs.
+fn txn_init(ctx: Ctx) -> Fut {
+    Box::pin(async move {
+        let mut o = Obs::default();
+        let mut p = Pids::default();
+        let mut c = Conn::new(&ctx).await;
+        let id = ctx.name("tinit");
+        let ready = wait_txn_coordinator(&mut c, &id).await;
+        let code = |r: &InitProducerIdResponse| r.error_code;
+        let (_, r) = settle!(
+            ready,
+            init_raw(&mut c, 4, &init_req(Some(&id), 60_000, -1, -1)).await,
+            code
+        );
+        let (pid, e0) = r
+            .as_ref()
+            .map(|r| (r.producer_id.0, r.producer_epoch))
+            .unwrap_or((-1, -1));
+        o.rec("v4 new id, timeout 60000", &label_init(&mut p, r));
+        for (label, tid, timeout) in [
+            ("v4 timeout 0", ctx.name("tinit-zero"), 0),
+            ("v4 timeout -1", ctx.name("tinit-neg"), -1),
+            (
+                "v4 timeout 900001 (> transaction.max.timeout.ms)",
+                ctx.name("tinit-big"),
+                900_001,
+            ),
+            (
+                "v4 timeout 900000 (= transaction.max.timeout.ms)",
+                ctx.name("tinit-max"),
+                900_000,
+            ),
+        ] {
+            let (_, r) = settle!(
+                ready,
+                init_raw(&mut c, 4, &init_req(Some(&tid), timeout, -1, -1)).await,
+                code
+            );
+            o.rec(label, &label_init(&mut p, r));
+        }
+        let (_, r) = settle!(
+            ready,
+            init_raw(&mut c, 4, &init_req(Some(""), 60_000, -1, -1)).await,
+            code
+        );
+        o.rec("v4 empty transactional id", &label_init(&mut p, r));
+        let (_, r) = settle!(
+            ready,
+            init_raw(&mut c, 4, &init_req(Some(&id), 60_000, -1, -1)).await,
+            code
+        );
+        o.rec(
+            "v4 same id again (no producer id given)",
+            &label_init(&mut p, r),
+        );
+        let e1 = e0 + 1;
+        let (_, r) = settle!(
+            ready,
+            init_raw(&mut c, 3, &init_req(Some(&id), 60_000, pid, e1)).await,
+            code
+        );
+        o.rec(
+            "v3 same id, current producer id and epoch (KIP-360)",
+            &label_init(&mut p, r),
+        );
+        let e2 = e1 + 1;
+        let (_, r) = settle!(
+            ready,
+            init_raw(&mut c, 3, &init_req(Some(&id), 60_000, pid, e0)).await,
+            code
+        );
+        o.rec(
+            "v3 same id, current producer id, an old epoch",
+            &label_init(&mut p, r),
+        );
+        let (_, r) = settle!(
+            ready,
+            init_raw(
+                &mut c,
+                3,
+                &init_req(Some(&id), 60_000, pid ^ 0x4000_0000, e2)
+            )
+            .await,
+            code
+        );
+        o.rec(
+            "v3 same id, another producer id, current epoch",
+            &label_init(&mut p, r),
+        );
+        let (_, r) = settle!(
+            ready,
+            init_raw(&mut c, 4, &init_req(Some(&id), 60_000, pid, e2 + 5)).await,
+            code
+        );
+        o.rec(
+            "v4 same id, current producer id, a future epoch",
+            &label_init(&mut p, r),
+        );
+        let (_, r) = settle!(
+            ready,
+            init_raw(&mut c, 4, &init_req(Some(&id), 60_000, pid, -1)).await,
+            code
+        );
+        o.rec(
+            "v4 same id, producer id with epoch -1",
+            &label_init(&mut p, r),
+        );
+        let (_, r) = settle!(
+            ready,
+            init_raw(&mut c, 5, &init_req(Some(&id), 60_000, -1, -1)).await,
+            code
+        );
+        o.rec("v5 same id again", &label_init(&mut p, r));
+        let (_, r) = settle!(
+            ready,
+            init_raw(&mut c, 0, &init_req(Some(&id), 60_000, -1, -1)).await,
+            code
+        );
+        o.rec("v0 same id again", &label_init(&mut p, r));
+        o
+    })
+}
+
+/// T3. Transaction error codes: fenced and unknown producers, EndTxn out of
+///     order, Produce to a partition not in the transaction, InitProducerId
+///     during a transaction, offsets in a transaction, TV2 (Produce v12,
+///     EndTxn v5).
+fn txn_errors(ctx: Ctx) -> Fut {
+    Box::pin(async move {
+        let mut o = Obs::default();
+        let mut p = Pids::default();
+        let mut c = Conn::new(&ctx).await;
+        let t = ctx.name("terr");
+        let g = ctx.name("terr-group");
+        let id = ctx.name("terr");
+        o.rec(
+            "create 3 partitions",
+            &create_topic(&mut c, &t, 3, &[]).await,
+        );
+        let ready = wait_txn_coordinator(&mut c, &id).await;
+        let ((pid, _), r) = init_txn(&mut c, ready, &mut p, &id).await;
+        o.rec("InitProducerId", &r);
+        let ((_, e), r) = init_txn(&mut c, ready, &mut p, &id).await;
+        o.rec("InitProducerId again (epoch + 1)", &r);
+        let stale = e - 1;
+        let ac = |r: &AddPartitionsToTxnResponse| add_parts_code(r);
+        for v in [1, 2, 3] {
+            let (_, r) = settle!(
+                ready,
+                add_parts(&mut c, v, &add_parts_req(&id, pid, stale, &[(&t, &[0])])).await,
+                ac
+            );
+            o.rec(format!("AddPartitionsToTxn v{v}, stale epoch"), &r);
+        }
+        let (_, r) = settle!(
+            ready,
+            add_parts(
+                &mut c,
+                3,
+                &add_parts_req(&id, pid ^ 0x4000_0000, e, &[(&t, &[0])])
+            )
+            .await,
+            ac
+        );
+        o.rec("AddPartitionsToTxn v3, another producer id", &r);
+        let nope = ctx.name("terr-nope");
+        let (_, r) = settle!(
+            ready,
+            add_parts(&mut c, 3, &add_parts_req(&nope, pid, e, &[(&t, &[0])])).await,
+            ac
+        );
+        o.rec("AddPartitionsToTxn v3, unknown transactional id", &r);
+        let ec = |r: &EndTxnResponse| r.error_code;
+        let (_, r) = settle!(
+            ready,
+            end_txn(&mut c, 3, &end_req(&id, pid, e, true)).await,
+            ec
+        );
+        o.rec(
+            "EndTxn v3 commit, no partition added",
+            &label_end(&mut p, r),
+        );
+        let (_, r) = settle!(
+            ready,
+            end_txn(&mut c, 3, &end_req(&id, pid, e, false)).await,
+            ec
+        );
+        o.rec("EndTxn v3 abort, no partition added", &label_end(&mut p, r));
+        let (_, r) = settle!(
+            ready,
+            add_parts(&mut c, 3, &add_parts_req(&id, pid, e, &[(&t, &[0, 9])])).await,
+            ac
+        );
+        o.rec(
+            "AddPartitionsToTxn v3, partitions 0 and 9 (no such partition)",
+            &r,
+        );
+        let unknown_topic = ctx.name("terr-nope");
+        let (_, r) = settle!(
+            ready,
+            add_parts(
+                &mut c,
+                3,
+                &add_parts_req(&id, pid, e, &[(&unknown_topic, &[0])])
+            )
+            .await,
+            ac
+        );
+        o.rec("AddPartitionsToTxn v3, unknown topic", &r);
+        let (_, r) = settle!(
+            ready,
+            add_parts(&mut c, 3, &add_parts_req(&id, pid, e, &[(&t, &[0, 1])])).await,
+            ac
+        );
+        o.rec("AddPartitionsToTxn v3, partitions 0 and 1", &r);
+        let (_, r) = settle!(
+            ready,
+            add_parts(&mut c, 3, &add_parts_req(&id, pid, e, &[(&t, &[0])])).await,
+            ac
+        );
+        o.rec("AddPartitionsToTxn v3, partition 0 again", &r);
+        o.rec(
+            "Produce v11 transactional, partition 0 (added)",
+            &txn_produce(&mut c, 11, &id, &t, 0, txn_batch(2, 1000, pid, e, 0)).await,
+        );
+        o.rec(
+            "Produce v11 transactional, partition 2 (not added)",
+            &txn_produce(&mut c, 11, &id, &t, 2, txn_batch(2, 1000, pid, e, 0)).await,
+        );
+        o.rec(
+            "Produce v9 transactional, partition 2 (not added)",
+            &txn_produce(&mut c, 9, &id, &t, 2, txn_batch(2, 1000, pid, e, 0)).await,
+        );
+        o.rec(
+            "Produce v12 transactional, partition 2 (not added)",
+            &txn_produce(&mut c, 12, &id, &t, 2, txn_batch(2, 1000, pid, e, 0)).await,
+        );
+        o.rec(
+            "DescribeTransactions after the produces",
+            &describe_txns(&mut c, &mut p, &[&id]).await,
+        );
+        // KIP-360: InitProducerId while the transaction is ongoing aborts it;
+        // CONCURRENT_TRANSACTIONS until the abort is complete.
+        let code = |r: &InitProducerIdResponse| r.error_code;
+        let (first, r) = settle!(
+            ready,
+            init_raw(&mut c, 4, &init_req(Some(&id), 60_000, -1, -1)).await,
+            code
+        );
+        let e = r.as_ref().map(|r| r.producer_epoch).unwrap_or(-1);
+        // Kafka answers CONCURRENT_TRANSACTIONS until its abort markers are
+        // written; a broker that writes them at once may succeed directly.
+        o.info(
+            "InitProducerId during the transaction: first error code",
+            format!("{first:?}"),
+        );
+        o.rec(
+            "InitProducerId during the transaction: final",
+            &label_init(&mut p, r),
+        );
+        o.rec(
+            "DescribeTransactions after InitProducerId",
+            &describe_txns(&mut c, &mut p, &[&id]).await,
+        );
+        let r: Reply<ListOffsetsResponse> = call(
+            &mut c,
+            ApiKey::ListOffsets,
+            8,
+            &list_offsets_req(&t, &[0, 1, 2], -1),
+        )
+        .await;
+        // Kafka answers in its own order.
+        let r = r.map(|mut r| {
+            r.topics[0].partitions.sort_by_key(|p| p.partition_index);
+            r
+        });
+        o.rec(
+            "log end offsets (every added partition has an abort marker)",
+            &r,
+        );
+        // Offsets in a transaction.
+        wait_group_coordinator(&mut c, &g).await;
+        let aoc = |r: &AddOffsetsToTxnResponse| r.error_code;
+        let aor = AddOffsetsToTxnRequest::default()
+            .with_transactional_id(txid(&id))
+            .with_producer_id(ProducerId(pid))
+            .with_producer_epoch(e)
+            .with_group_id(gid(&g));
+        let (_, r) = settle!(
+            ready,
+            txn_call_raw(&mut c, ApiKey::AddOffsetsToTxn, 3, &aor).await,
+            aoc
+        );
+        o.rec(
+            "AddOffsetsToTxn v3",
+            &r.map(|mut r: AddOffsetsToTxnResponse| {
+                r.throttle_time_ms = 0;
+                r
+            }),
+        );
+        let (_, r) = settle!(
+            ready,
+            txn_call_raw(
+                &mut c,
+                ApiKey::AddOffsetsToTxn,
+                3,
+                &aor.clone().with_producer_epoch(e - 1)
+            )
+            .await,
+            aoc
+        );
+        o.rec(
+            "AddOffsetsToTxn v3, stale epoch",
+            &r.map(|mut r: AddOffsetsToTxnResponse| {
+                r.throttle_time_ms = 0;
+                r
+            }),
+        );
+        let toc = TxnOffsetCommitRequest::default()
+            .with_transactional_id(txid(&id))
+            .with_group_id(gid(&g))
+            .with_producer_id(ProducerId(pid))
+            .with_producer_epoch(e)
+            .with_generation_id(-1)
+            .with_member_id(sb(""))
+            .with_topics(vec![
+                txn_offset_commit_request::TxnOffsetCommitRequestTopic::default()
+                    .with_name(tn(&t))
+                    .with_partitions(vec![
+                        txn_offset_commit_request::TxnOffsetCommitRequestPartition::default()
+                            .with_partition_index(0)
+                            .with_committed_offset(1)
+                            .with_committed_leader_epoch(-1)
+                            .with_committed_metadata(Some(sb("txn"))),
+                    ]),
+            ]);
+        for v in [3, 0] {
+            let r: Reply<TxnOffsetCommitResponse> =
+                txn_call_raw(&mut c, ApiKey::TxnOffsetCommit, v, &toc).await;
+            o.rec(
+                format!("TxnOffsetCommit v{v}"),
+                &r.map(|mut r| {
+                    r.throttle_time_ms = 0;
+                    r
+                }),
+            );
+        }
+        let r: Reply<TxnOffsetCommitResponse> = txn_call_raw(
+            &mut c,
+            ApiKey::TxnOffsetCommit,
+            3,
+            &toc.clone().with_producer_epoch(e - 1),
+        )
+        .await;
+        o.rec(
+            "TxnOffsetCommit v3, stale epoch",
+            &r.map(|mut r| {
+                r.throttle_time_ms = 0;
+                r
+            }),
+        );
+        let r: Reply<OffsetFetchResponse> = call(
+            &mut c,
+            ApiKey::OffsetFetch,
+            8,
+            &offset_fetch_v8(&[(&g, Some((&t, &[0])))]),
+        )
+        .await;
+        o.rec("OffsetFetch v8 (not stable) before EndTxn", &r);
+        let (_, r) = settle!(
+            ready,
+            end_txn(&mut c, 3, &end_req(&id, pid, e, true)).await,
+            ec
+        );
+        o.rec("EndTxn v3 commit", &label_end(&mut p, r));
+        let (_, r) = settle!(
+            ready,
+            end_txn(&mut c, 3, &end_req(&id, pid, e, true)).await,
+            ec
+        );
+        o.rec("EndTxn v3 commit again (retry)", &label_end(&mut p, r));
+        let (_, r) = settle!(
+            ready,
+            end_txn(&mut c, 3, &end_req(&id, pid, e, false)).await,
+            ec
+        );
+        o.rec("EndTxn v3 abort after the commit", &label_end(&mut p, r));
+        let (_, r) = settle!(
+            ready,
+            end_txn(&mut c, 3, &end_req(&id, pid, e - 1, true)).await,
+            ec
+        );
+        o.rec("EndTxn v3 commit, stale epoch", &label_end(&mut p, r));
+        let (_, r) = settle!(
+            ready,
+            add_parts(&mut c, 3, &add_parts_req(&id, pid, e - 1, &[(&t, &[1])])).await,
+            ac
+        );
+        o.rec("AddPartitionsToTxn v3 after the commit, stale epoch", &r);
+        let mut stable = OffsetFetchRequest::default().with_require_stable(true);
+        stable.groups = offset_fetch_v8(&[(&g, Some((&t, &[0])))]).groups;
+        let oc = |r: &OffsetFetchResponse| {
+            r.groups[0]
+                .topics
+                .first()
+                .and_then(|t| t.partitions.first())
+                .map(|p| p.error_code)
+                .unwrap_or(r.groups[0].error_code)
+        };
+        // UNSTABLE_OFFSET_COMMIT until the commit marker is written.
+        let deadline = Instant::now() + TXN_WAIT;
+        let r = loop {
+            let r: Reply<OffsetFetchResponse> = call(&mut c, ApiKey::OffsetFetch, 8, &stable).await;
+            if ready && r.as_ref().map(oc) == Some(88) && Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+            break r;
+        };
+        o.rec("OffsetFetch v8 require_stable after the commit", &r);
+        // Transaction version 2: the partition is added by Produce v12, and
+        // EndTxn v5 bumps the epoch.
+        o.rec(
+            "TV2: Produce v12 transactional, partition 1, no AddPartitionsToTxn",
+            &txn_produce(&mut c, 12, &id, &t, 1, txn_batch(1, 2000, pid, e, 0)).await,
+        );
+        o.rec(
+            "TV2: DescribeTransactions after the produce",
+            &describe_txns(&mut c, &mut p, &[&id]).await,
+        );
+        let (_, r) = settle!(
+            ready,
+            end_txn(&mut c, 5, &end_req(&id, pid, e, true)).await,
+            ec
+        );
+        let e5 = r.as_ref().map(|r| r.producer_epoch).unwrap_or(-1);
+        o.rec("TV2: EndTxn v5 commit", &label_end(&mut p, r));
+        let (_, r) = settle!(
+            ready,
+            end_txn(&mut c, 5, &end_req(&id, pid, e, true)).await,
+            ec
+        );
+        o.rec(
+            "TV2: EndTxn v5 commit again with the request's epoch (retry)",
+            &label_end(&mut p, r),
+        );
+        let (_, r) = settle!(
+            ready,
+            end_txn(&mut c, 5, &end_req(&id, pid, e5, false)).await,
+            ec
+        );
+        o.rec(
+            "TV2: EndTxn v5 abort with the new epoch, nothing in the transaction",
+            &label_end(&mut p, r),
+        );
+        o.rec(
+            "TV2: Produce v12 with the old epoch",
+            &txn_produce(&mut c, 12, &id, &t, 1, txn_batch(1, 2000, pid, e, 1)).await,
+        );
+        wait_txn_state(&mut c, ready, &id, "Complete").await;
+        o.rec(
+            "TV2: DescribeTransactions at the end",
+            &describe_txns(&mut c, &mut p, &[&id]).await,
+        );
+        o
+    })
+}
+
+/// T4. read_committed Fetch and ListOffsets around an aborted and a
+///     committed transaction.
+fn txn_fetch(ctx: Ctx) -> Fut {
+    Box::pin(async move {
+        let mut o = Obs::default();
+        let mut p = Pids::default();
+        let mut c = Conn::new(&ctx).await;
+        let t = ctx.name("tfetch");
+        let id = ctx.name("tfetch");
+        o.rec("create", &create_topic(&mut c, &t, 1, &[]).await);
+        let ready = wait_txn_coordinator(&mut c, &id).await;
+        o.rec(
+            "2 plain records (offsets 0-1)",
+            &produced(
+                produce(
+                    &mut c,
+                    &t,
+                    0,
+                    batch(2, ts0() + 1000, None, Compression::None),
+                )
+                .await,
+            ),
+        );
+        let ((pid, e), r) = init_txn(&mut c, ready, &mut p, &id).await;
+        o.rec("InitProducerId", &r);
+        let ac = |r: &AddPartitionsToTxnResponse| add_parts_code(r);
+        let (_, r) = settle!(
+            ready,
+            add_parts(&mut c, 3, &add_parts_req(&id, pid, e, &[(&t, &[0])])).await,
+            ac
+        );
+        o.rec("AddPartitionsToTxn v3", &r);
+        o.rec(
+            "Produce v11: transactional batch of 3 (offsets 2-4)",
+            &txn_produce(&mut c, 11, &id, &t, 0, txn_batch(3, 2000, pid, e, 0)).await,
+        );
+        let steps = |label: &'static str| label;
+        for (label, v, iso) in [
+            ("v12 read_committed", 12, 1),
+            ("v12 read_uncommitted", 12, 0),
+            ("v4 read_committed", 4, 1),
+        ] {
+            o.rec(
+                format!("open transaction: Fetch {}", steps(label)),
+                &txn_fetch_call(&mut c, &mut p, v, &fetch_iso(&t, 0, 0, iso)).await,
+            );
+        }
+        o.rec(
+            "open transaction: ListOffsets latest read_committed",
+            &txn_list_offset(&mut c, &t, -1, 1).await,
+        );
+        o.rec(
+            "open transaction: ListOffsets latest read_uncommitted",
+            &txn_list_offset(&mut c, &t, -1, 0).await,
+        );
+        o.rec(
+            "open transaction: Fetch v12 read_committed at the LSO",
+            &txn_fetch_call(&mut c, &mut p, 12, &fetch_iso(&t, 0, 2, 1)).await,
+        );
+        let ec = |r: &EndTxnResponse| r.error_code;
+        let (_, r) = settle!(
+            ready,
+            end_txn(&mut c, 3, &end_req(&id, pid, e, false)).await,
+            ec
+        );
+        o.rec("EndTxn v3 abort", &label_end(&mut p, r));
+        wait_lso(&mut c, ready, &t, 6).await;
+        for (label, v, iso, from) in [
+            ("v12 read_committed from 0", 12, 1, 0),
+            ("v12 read_uncommitted from 0", 12, 0, 0),
+            ("v4 read_committed from 0", 4, 1, 0),
+            (
+                "v12 read_committed from 3 (inside the aborted batch)",
+                12,
+                1,
+                3,
+            ),
+            ("v12 read_committed from 5 (the abort marker)", 12, 1, 5),
+        ] {
+            o.rec(
+                format!("aborted: Fetch {label}"),
+                &txn_fetch_call(&mut c, &mut p, v, &fetch_iso(&t, 0, from, iso)).await,
+            );
+        }
+        o.rec(
+            "aborted: ListOffsets latest read_committed",
+            &txn_list_offset(&mut c, &t, -1, 1).await,
+        );
+        o.rec(
+            "aborted: ListOffsets latest read_uncommitted",
+            &txn_list_offset(&mut c, &t, -1, 0).await,
+        );
+        // A committed transaction (TV1: same epoch, sequence continues).
+        let (_, r) = settle!(
+            ready,
+            add_parts(&mut c, 3, &add_parts_req(&id, pid, e, &[(&t, &[0])])).await,
+            ac
+        );
+        o.rec("AddPartitionsToTxn v3 (second transaction)", &r);
+        o.rec(
+            "Produce v11: transactional batch of 2 (offsets 6-7)",
+            &txn_produce(&mut c, 11, &id, &t, 0, txn_batch(2, 3000, pid, e, 3)).await,
+        );
+        o.rec(
+            "open transaction 2: Fetch v12 read_committed from 6",
+            &txn_fetch_call(&mut c, &mut p, 12, &fetch_iso(&t, 0, 6, 1)).await,
+        );
+        let (_, r) = settle!(
+            ready,
+            end_txn(&mut c, 3, &end_req(&id, pid, e, true)).await,
+            ec
+        );
+        o.rec("EndTxn v3 commit", &label_end(&mut p, r));
+        wait_lso(&mut c, ready, &t, 9).await;
+        for (label, v, iso, from) in [
+            ("v12 read_committed from 6", 12, 1, 6),
+            ("v12 read_committed from 0", 12, 1, 0),
+            ("v12 read_uncommitted from 0", 12, 0, 0),
+        ] {
+            o.rec(
+                format!("committed: Fetch {label}"),
+                &txn_fetch_call(&mut c, &mut p, v, &fetch_iso(&t, 0, from, iso)).await,
+            );
+        }
+        o.rec(
+            "committed: ListOffsets latest read_committed",
+            &txn_list_offset(&mut c, &t, -1, 1).await,
+        );
+        o.rec(
+            "committed: ListOffsets latest read_uncommitted",
+            &txn_list_offset(&mut c, &t, -1, 0).await,
+        );
+        o
+    })
+}
+
+/// T5. DescribeTransactions, ListTransactions and DescribeProducers.
+fn txn_describe(ctx: Ctx) -> Fut {
+    Box::pin(async move {
+        let mut o = Obs::default();
+        let mut p = Pids::default();
+        let mut c = Conn::new(&ctx).await;
+        let t = ctx.name("tdesc");
+        let prefix = ctx.name("tdesc");
+        let (id1, id2) = (ctx.name("tdesc-1"), ctx.name("tdesc-2"));
+        o.rec(
+            "create 2 partitions",
+            &create_topic(&mut c, &t, 2, &[]).await,
+        );
+        let ready = wait_txn_coordinator(&mut c, &id1).await;
+        let ((pid1, e1), r) = init_txn(&mut c, ready, &mut p, &id1).await;
+        o.rec("InitProducerId id 1", &r);
+        let ((pid2, _), r) = init_txn(&mut c, ready, &mut p, &id2).await;
+        o.rec("InitProducerId id 2", &r);
+        o.rec(
+            "DescribeTransactions: two fresh ids and an unknown one",
+            &describe_txns(&mut c, &mut p, &[&id1, &id2, &ctx.name("tdesc-nope")]).await,
+        );
+        let ac = |r: &AddPartitionsToTxnResponse| add_parts_code(r);
+        let (_, r) = settle!(
+            ready,
+            add_parts(&mut c, 3, &add_parts_req(&id1, pid1, e1, &[(&t, &[0, 1])])).await,
+            ac
+        );
+        o.rec("AddPartitionsToTxn v3 id 1, partitions 0 and 1", &r);
+        o.rec(
+            "Produce v11 id 1 to partition 0 (batch of 2 at ts0 + 5000)",
+            &txn_produce(&mut c, 11, &id1, &t, 0, txn_batch(2, 5000, pid1, e1, 0)).await,
+        );
+        o.rec(
+            "DescribeTransactions id 1 ongoing",
+            &describe_txns(&mut c, &mut p, &[&id1]).await,
+        );
+        let lt = ListTransactionsRequest::default().with_duration_filter(-1);
+        o.rec(
+            "ListTransactions v0, no filter",
+            &list_txns(&mut c, &mut p, 0, &lt, &prefix).await,
+        );
+        o.rec(
+            "ListTransactions v0, state Ongoing",
+            &list_txns(
+                &mut c,
+                &mut p,
+                0,
+                &lt.clone().with_state_filters(vec![sb("Ongoing")]),
+                &prefix,
+            )
+            .await,
+        );
+        o.rec(
+            "ListTransactions v0, state Empty",
+            &list_txns(
+                &mut c,
+                &mut p,
+                0,
+                &lt.clone().with_state_filters(vec![sb("Empty")]),
+                &prefix,
+            )
+            .await,
+        );
+        o.rec(
+            "ListTransactions v0, unknown state",
+            &list_txns(
+                &mut c,
+                &mut p,
+                0,
+                &lt.clone().with_state_filters(vec![sb("NoSuchState")]),
+                &prefix,
+            )
+            .await,
+        );
+        o.rec(
+            "ListTransactions v0, producer id 2",
+            &list_txns(
+                &mut c,
+                &mut p,
+                0,
+                &lt.clone().with_producer_id_filters(vec![ProducerId(pid2)]),
+                &prefix,
+            )
+            .await,
+        );
+        o.rec(
+            "ListTransactions v1, running longer than an hour",
+            &list_txns(
+                &mut c,
+                &mut p,
+                1,
+                &lt.clone().with_duration_filter(3_600_000),
+                &prefix,
+            )
+            .await,
+        );
+        o.rec(
+            "ListTransactions v1, running longer than 0 ms",
+            &list_txns(
+                &mut c,
+                &mut p,
+                1,
+                &lt.clone().with_duration_filter(0),
+                &prefix,
+            )
+            .await,
+        );
+        o.rec(
+            "ListTransactions v2, id pattern",
+            &list_txns(
+                &mut c,
+                &mut p,
+                2,
+                &lt.clone()
+                    .with_transactional_id_pattern(Some(sb(&format!("{}.*-2", ctx.run)))),
+                &prefix,
+            )
+            .await,
+        );
+        o.rec(
+            "DescribeProducers, ongoing",
+            &describe_producers(&mut c, &mut p, &t, &[0, 1, 7]).await,
+        );
+        let ec = |r: &EndTxnResponse| r.error_code;
+        let (_, r) = settle!(
+            ready,
+            end_txn(&mut c, 3, &end_req(&id1, pid1, e1, true)).await,
+            ec
+        );
+        o.rec("EndTxn v3 commit id 1", &label_end(&mut p, r));
+        wait_txn_state(&mut c, ready, &id1, "CompleteCommit").await;
+        o.rec(
+            "DescribeTransactions id 1 committed",
+            &describe_txns(&mut c, &mut p, &[&id1]).await,
+        );
+        o.rec(
+            "ListTransactions v0, state CompleteCommit",
+            &list_txns(
+                &mut c,
+                &mut p,
+                0,
+                &lt.clone().with_state_filters(vec![sb("CompleteCommit")]),
+                &prefix,
+            )
+            .await,
+        );
+        o.rec(
+            "DescribeProducers, committed",
+            &describe_producers(&mut c, &mut p, &t, &[0, 1]).await,
+        );
+        o
+    })
+}
+
+/// T6. The features a client reads from ApiVersions to pick the transaction
+///     protocol (transaction.version 2: Produce v12 adds partitions, EndTxn
+///     v5 bumps the epoch).
+fn txn_api_versions(ctx: Ctx) -> Fut {
+    Box::pin(async move {
+        let mut o = Obs::default();
+        let mut c = ctx.client().await;
+        let r: Reply<ApiVersionsResponse> = call(
+            &mut c,
+            ApiKey::ApiVersions,
+            3,
+            &ApiVersionsRequest::default()
+                .with_client_software_name(sb("gregor-differential"))
+                .with_client_software_version(sb("1")),
+        )
+        .await;
+        let Some(r) = r.as_ref() else {
+            o.rec("ApiVersions v3", &r);
+            return o;
+        };
+        let tv = |n: &StrBytes| n.as_str() == "transaction.version";
+        o.rec(
+            "supported transaction.version",
+            &r.supported_features.iter().find(|f| tv(&f.name)),
+        );
+        o.rec(
+            "finalized transaction.version",
+            &r.finalized_features.iter().find(|f| tv(&f.name)),
+        );
+        o.rec(
+            "finalized features epoch >= 0",
+            &(r.finalized_features_epoch >= 0),
+        );
+        let mut names: Vec<String> = r
+            .finalized_features
+            .iter()
+            .map(|f| {
+                format!(
+                    "{} {}-{}",
+                    f.name.as_str(),
+                    f.min_version_level,
+                    f.max_version_level
+                )
+            })
+            .collect();
+        names.sort();
+        o.info("finalized features", names.join("\n"));
+        let mut names: Vec<String> = r
+            .supported_features
+            .iter()
+            .map(|f| format!("{} {}-{}", f.name.as_str(), f.min_version, f.max_version))
+            .collect();
+        names.sort();
+        o.info("supported features", names.join("\n"));
+        let mut ranges = String::new();
+        for k in &r.api_keys {
+            if [10, 22, 24, 25, 26, 28, 65, 66, 61].contains(&k.api_key) {
+                let _ = writeln!(ranges, "{} {}-{}", k.api_key, k.min_version, k.max_version);
+            }
+        }
+        o.rec(
+            "transaction API ranges (FindCoordinator, InitProducerId, AddPartitionsToTxn, \
+             AddOffsetsToTxn, EndTxn, TxnOffsetCommit, DescribeProducers, \
+             DescribeTransactions, ListTransactions)",
+            &ranges,
+        );
         o
     })
 }
