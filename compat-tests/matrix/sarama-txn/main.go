@@ -106,6 +106,22 @@ func newConfig(clientID string) *sarama.Config {
 	return cfg
 }
 
+// bounded runs a client call that can retry for long (sarama retries
+// FindCoordinator and InitProducerId well past any useful time when the
+// broker has no transaction coordinator) and fails the check after
+// waitLimit instead of hanging.
+func bounded[T any](check, what string, fn func() T) T {
+	ch := make(chan T, 1)
+	go func() { ch <- fn() }()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(waitLimit):
+		fail(check, "%s did not return within %s (SCENARIO_DEBUG=1 shows the client log)", what, waitLimit)
+		panic("unreachable")
+	}
+}
+
 // newProducer is an idempotent SyncProducer; transactional when txnID is
 // set. Idempotence needs one request in flight per connection.
 func newProducer(check, name, txnID string) sarama.SyncProducer {
@@ -116,7 +132,15 @@ func newProducer(check, name, txnID string) sarama.SyncProducer {
 		cfg.Producer.Transaction.ID = txnID
 		cfg.Producer.Transaction.Timeout = 60 * time.Second
 	}
-	p, err := sarama.NewSyncProducer(addrs, cfg)
+	type res struct {
+		p   sarama.SyncProducer
+		err error
+	}
+	r := bounded(check, fmt.Sprintf("NewSyncProducer(%s) (FindCoordinator, InitProducerId)", name), func() res {
+		p, err := sarama.NewSyncProducer(addrs, cfg)
+		return res{p, err}
+	})
+	p, err := r.p, r.err
 	if err != nil {
 		fail(check, "NewSyncProducer(%s, transactional id %q): %v", name, txnID, err)
 	}
@@ -190,7 +214,7 @@ func send(check string, p sarama.SyncProducer, topic, tag string, n int) []rec {
 			Partition: int32(i % numPartitions),
 		}
 	}
-	if err := p.SendMessages(msgs); err != nil {
+	if err := bounded(check, "SendMessages", func() error { return p.SendMessages(msgs) }); err != nil {
 		fail(check, "SendMessages(%d %s records): %v", n, tag, err)
 	}
 	out := make([]rec, n)
@@ -210,7 +234,7 @@ func beginTxn(check string, p sarama.SyncProducer) {
 }
 
 func commitTxn(check string, p sarama.SyncProducer) {
-	if err := p.CommitTxn(); err != nil {
+	if err := bounded(check, "CommitTxn", p.CommitTxn); err != nil {
 		fail(check, "CommitTxn: %v", err)
 	}
 	if st := p.TxnStatus(); st != sarama.ProducerTxnFlagReady {
@@ -219,7 +243,7 @@ func commitTxn(check string, p sarama.SyncProducer) {
 }
 
 func abortTxn(check string, p sarama.SyncProducer) {
-	if err := p.AbortTxn(); err != nil {
+	if err := bounded(check, "AbortTxn", p.AbortTxn); err != nil {
 		fail(check, "AbortTxn: %v", err)
 	}
 	if st := p.TxnStatus(); st != sarama.ProducerTxnFlagReady {
@@ -395,7 +419,7 @@ func interleaved(topic, idPrefix string) {
 	aborted = append(aborted, send(check, p, topic, "zombie", txnRecords)...)
 	p2 := newProducer(check, "p-new", txnP)
 	defer p2.Close()
-	err := p.CommitTxn()
+	err := bounded("fencing", "the fenced producer's CommitTxn", p.CommitTxn)
 	if err == nil {
 		fail("fencing", "the old producer of %s committed after a new one initialised the transactional id", txnP)
 	}
@@ -502,7 +526,7 @@ func (e *etl) transact(sess sarama.ConsumerGroupSession, batch []*sarama.Consume
 		}
 		values = append(values, string(m.Value))
 	}
-	if err := e.producer.SendMessages(out); err != nil {
+	if err := bounded(check, "SendMessages", func() error { return e.producer.SendMessages(out) }); err != nil {
 		fail(check, "round %d: SendMessages(%d): %v", round, len(out), err)
 	}
 	for _, m := range batch {
