@@ -320,6 +320,14 @@ const SCENARIOS: &[Scenario] = &[
         name: "txn_describe",
         run: txn_describe,
     },
+    Scenario {
+        name: "txn_interleaved",
+        run: txn_interleaved,
+    },
+    Scenario {
+        name: "txn_timeout",
+        run: txn_timeout,
+    },
 ];
 
 /// A difference between the two brokers in one step.
@@ -4017,6 +4025,10 @@ fn txn_errors(ctx: Ctx) -> Fut {
             &txn_produce(&mut c, 9, &id, &t, 2, txn_batch(2, 1000, pid, e, 0)).await,
         );
         o.rec(
+            "Produce v3 transactional, partition 2 (not added)",
+            &txn_produce(&mut c, 3, &id, &t, 2, txn_batch(2, 1000, pid, e, 0)).await,
+        );
+        o.rec(
             "Produce v12 transactional, partition 2 (not added)",
             &txn_produce(&mut c, 12, &id, &t, 2, txn_batch(2, 1000, pid, e, 0)).await,
         );
@@ -4607,6 +4619,217 @@ fn txn_api_versions(ctx: Ctx) -> Fut {
              AddOffsetsToTxn, EndTxn, TxnOffsetCommit, DescribeProducers, \
              DescribeTransactions, ListTransactions)",
             &ranges,
+        );
+        o
+    })
+}
+
+/// T7. Two transactions and a plain batch interleaved on one partition:
+///     the LSO waits for the older open transaction; the aborted list names
+///     only the aborted producer.
+fn txn_interleaved(ctx: Ctx) -> Fut {
+    Box::pin(async move {
+        let mut o = Obs::default();
+        let mut p = Pids::default();
+        let mut c = Conn::new(&ctx).await;
+        let t = ctx.name("tmix");
+        let (a, b) = (ctx.name("tmix-a"), ctx.name("tmix-b"));
+        o.rec("create", &create_topic(&mut c, &t, 1, &[]).await);
+        let ready = wait_txn_coordinator(&mut c, &a).await;
+        let ((pa, ea), r) = init_txn(&mut c, ready, &mut p, &a).await;
+        o.rec("InitProducerId a", &r);
+        let ((pb, eb), r) = init_txn(&mut c, ready, &mut p, &b).await;
+        o.rec("InitProducerId b", &r);
+        let ac = |r: &AddPartitionsToTxnResponse| add_parts_code(r);
+        for (id, pid, e) in [(&a, pa, ea), (&b, pb, eb)] {
+            let (_, r) = settle!(
+                ready,
+                add_parts(&mut c, 3, &add_parts_req(id, pid, e, &[(&t, &[0])])).await,
+                ac
+            );
+            o.rec("AddPartitionsToTxn v3", &r);
+        }
+        o.rec(
+            "a: 2 records (offsets 0-1)",
+            &txn_produce(&mut c, 11, &a, &t, 0, txn_batch(2, 100, pa, ea, 0)).await,
+        );
+        o.rec(
+            "b: 1 record (offset 2)",
+            &txn_produce(&mut c, 11, &b, &t, 0, txn_batch(1, 200, pb, eb, 0)).await,
+        );
+        o.rec(
+            "plain: 1 record (offset 3)",
+            &produced(
+                produce(
+                    &mut c,
+                    &t,
+                    0,
+                    batch(1, ts0() + 300, None, Compression::None),
+                )
+                .await,
+            ),
+        );
+        o.rec(
+            "a: 1 record (offset 4)",
+            &txn_produce(&mut c, 11, &a, &t, 0, txn_batch(1, 400, pa, ea, 2)).await,
+        );
+        o.rec(
+            "both open: Fetch v12 read_committed",
+            &txn_fetch_call(&mut c, &mut p, 12, &fetch_iso(&t, 0, 0, 1)).await,
+        );
+        let ec = |r: &EndTxnResponse| r.error_code;
+        let (_, r) = settle!(
+            ready,
+            end_txn(&mut c, 3, &end_req(&b, pb, eb, true)).await,
+            ec
+        );
+        o.rec("EndTxn v3 commit b", &label_end(&mut p, r));
+        wait_txn_state(&mut c, ready, &b, "CompleteCommit").await;
+        o.rec(
+            "b committed, a open: Fetch v12 read_committed",
+            &txn_fetch_call(&mut c, &mut p, 12, &fetch_iso(&t, 0, 0, 1)).await,
+        );
+        o.rec(
+            "b committed, a open: ListOffsets latest read_committed",
+            &txn_list_offset(&mut c, &t, -1, 1).await,
+        );
+        o.rec(
+            "b committed, a open: DescribeProducers",
+            &describe_producers(&mut c, &mut p, &t, &[0]).await,
+        );
+        let (_, r) = settle!(
+            ready,
+            end_txn(&mut c, 3, &end_req(&a, pa, ea, false)).await,
+            ec
+        );
+        o.rec("EndTxn v3 abort a", &label_end(&mut p, r));
+        wait_lso(&mut c, ready, &t, 7).await;
+        for (label, v, iso, from) in [
+            ("v12 read_committed from 0", 12, 1, 0),
+            ("v12 read_uncommitted from 0", 12, 0, 0),
+            ("v12 read_committed from 3", 12, 1, 3),
+            ("v12 read_committed from 5 (b's marker)", 12, 1, 5),
+            ("v12 read_committed from 7 (the end)", 12, 1, 7),
+        ] {
+            o.rec(
+                format!("both ended: Fetch {label}"),
+                &txn_fetch_call(&mut c, &mut p, v, &fetch_iso(&t, 0, from, iso)).await,
+            );
+        }
+        o.rec(
+            "both ended: ListOffsets latest read_committed",
+            &txn_list_offset(&mut c, &t, -1, 1).await,
+        );
+        o.rec(
+            "both ended: DescribeProducers",
+            &describe_producers(&mut c, &mut p, &t, &[0]).await,
+        );
+        o
+    })
+}
+
+/// How long the coordinator may take to abort a timed-out transaction
+/// (Kafka checks every transaction.abort.timed.out.transaction.cleanup.interval.ms,
+/// 10 s by default).
+const TXN_EXPIRY_WAIT: Duration = Duration::from_secs(35);
+
+/// T8. A transaction that outlives its transaction_timeout_ms is aborted by
+///     the coordinator, which bumps the epoch: the producer is fenced.
+fn txn_timeout(ctx: Ctx) -> Fut {
+    Box::pin(async move {
+        let mut o = Obs::default();
+        let mut p = Pids::default();
+        let mut c = Conn::new(&ctx).await;
+        let t = ctx.name("ttimeout");
+        let id = ctx.name("ttimeout");
+        o.rec("create", &create_topic(&mut c, &t, 1, &[]).await);
+        let ready = wait_txn_coordinator(&mut c, &id).await;
+        let code = |r: &InitProducerIdResponse| r.error_code;
+        let (_, r) = settle!(
+            ready,
+            init_raw(&mut c, 4, &init_req(Some(&id), 1_000, -1, -1)).await,
+            code
+        );
+        let (pid, e) = r
+            .as_ref()
+            .map(|r| (r.producer_id.0, r.producer_epoch))
+            .unwrap_or((-1, -1));
+        o.rec("InitProducerId, timeout 1000 ms", &label_init(&mut p, r));
+        let ac = |r: &AddPartitionsToTxnResponse| add_parts_code(r);
+        let (_, r) = settle!(
+            ready,
+            add_parts(&mut c, 3, &add_parts_req(&id, pid, e, &[(&t, &[0])])).await,
+            ac
+        );
+        o.rec("AddPartitionsToTxn v3", &r);
+        o.rec(
+            "Produce v11: 2 records",
+            &txn_produce(&mut c, 11, &id, &t, 0, txn_batch(2, 0, pid, e, 0)).await,
+        );
+        let deadline = Instant::now() + TXN_EXPIRY_WAIT;
+        let mut aborted = false;
+        while ready && Instant::now() < deadline {
+            let r: Reply<DescribeTransactionsResponse> = txn_call_raw(
+                &mut c,
+                ApiKey::DescribeTransactions,
+                0,
+                &describe_txn_req(&[&id]),
+            )
+            .await;
+            if r.as_ref().is_some_and(|r| {
+                r.transaction_states
+                    .first()
+                    .is_some_and(|s| s.transaction_state.as_str() == "CompleteAbort")
+            }) {
+                aborted = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        o.rec(
+            format!("the coordinator aborted it within {TXN_EXPIRY_WAIT:?}"),
+            &aborted,
+        );
+        o.rec(
+            "DescribeTransactions after the expiry",
+            &describe_txns(&mut c, &mut p, &[&id]).await,
+        );
+        o.rec(
+            "Produce v11 with the old epoch",
+            &txn_produce(&mut c, 11, &id, &t, 0, txn_batch(1, 10, pid, e, 2)).await,
+        );
+        let ec = |r: &EndTxnResponse| r.error_code;
+        let (_, r) = settle!(
+            ready,
+            end_txn(&mut c, 3, &end_req(&id, pid, e, true)).await,
+            ec
+        );
+        o.rec("EndTxn v3 commit with the old epoch", &label_end(&mut p, r));
+        let (_, r) = settle!(
+            ready,
+            end_txn(&mut c, 3, &end_req(&id, pid, e, false)).await,
+            ec
+        );
+        o.rec("EndTxn v3 abort with the old epoch", &label_end(&mut p, r));
+        let (_, r) = settle!(
+            ready,
+            add_parts(&mut c, 3, &add_parts_req(&id, pid, e, &[(&t, &[0])])).await,
+            ac
+        );
+        o.rec("AddPartitionsToTxn v3 with the old epoch", &r);
+        wait_lso(&mut c, ready, &t, 3).await;
+        o.rec(
+            "Fetch v12 read_committed",
+            &txn_fetch_call(&mut c, &mut p, 12, &fetch_iso(&t, 0, 0, 1)).await,
+        );
+        let (_, r) = settle!(
+            ready,
+            init_raw(&mut c, 4, &init_req(Some(&id), 60_000, pid, e)).await,
+            code
+        );
+        o.rec(
+            "InitProducerId v4 with the old producer id and epoch (KIP-360)",
+            &label_init(&mut p, r),
         );
         o
     })
