@@ -25,6 +25,15 @@
 //! numbers, CRC, and the size of a trailing partial batch) instead of being
 //! compared as bytes.
 //!
+//! The transaction scenarios (`txn_*`) normalize further: producer ids are
+//! labeled 1, 2, ... in order of appearance (so "the same producer" is
+//! compared), record timestamps are written relative to an hour ago and
+//! shown relative to it (broker-clock ones, e.g. markers', as one
+//! constant), DescribeTransactions start times and DescribeProducers
+//! coordinator epochs by presence. Where Kafka settles asynchronously
+//! (markers, CONCURRENT_TRANSACTIONS) a step polls until the final state
+//! and records that.
+//!
 //! The reference broker starts once per test binary (about 5-20 s) and is
 //! stopped at the end; Gregor is `$GREGOR_BIN` or target/debug/gregor.
 //!
@@ -105,13 +114,6 @@ const KNOWN: &[Known] = &[
         scenario: "produce_missing_partition",
         step: "produce did not auto-create the topic",
         reason: "as above: the topic exists afterwards on Gregor only",
-    },
-    Known {
-        scenario: "find_coordinator",
-        step: "v4 key_type=1 (transaction), after polling",
-        reason: "Gregor has no transactions: the transaction coordinator is never available \
-                 (COORDINATOR_NOT_AVAILABLE); Kafka answers with itself once \
-                 __transaction_state is loaded",
     },
     Known {
         scenario: "idempotent_producer",
