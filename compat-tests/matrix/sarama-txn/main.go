@@ -529,16 +529,15 @@ func (e *etl) transact(sess sarama.ConsumerGroupSession, batch []*sarama.Consume
 	if err := bounded(check, "SendMessages", func() error { return e.producer.SendMessages(out) }); err != nil {
 		fail(check, "round %d: SendMessages(%d): %v", round, len(out), err)
 	}
+	// Odd rounds: the group id only (TxnOffsetCommit with generation -1
+	// and no member id, which Kafka accepts while the group is Stable);
+	// even rounds: the session's generation and member id (KIP-447).
 	for _, m := range batch {
 		var err error
 		if round%2 == 1 {
 			err = e.producer.AddMessageToTxn(m, e.group, nil)
 		} else {
-			err = e.producer.AddMessageToTxnWithGroupMetadata(m, &sarama.ConsumerGroupMetadata{
-				GroupID:      e.group,
-				GenerationID: sess.GenerationID(),
-				MemberID:     sess.MemberID(),
-			}, nil)
+			err = e.producer.AddMessageToTxnWithGroupMetadata(m, sarama.NewConsumerGroupMetadataFromSession(sess, e.group, nil), nil)
 		}
 		if err != nil {
 			fail(check, "round %d: AddMessageToTxn(%s/%d@%d): %v", round, m.Topic, m.Partition, m.Offset, err)
@@ -555,7 +554,11 @@ func (e *etl) transact(sess sarama.ConsumerGroupSession, batch []*sarama.Consume
 		e.cancel()
 		return false
 	}
-	commitTxn(check, e.producer)
+	how := "AddMessageToTxn with group id only"
+	if round%2 == 0 {
+		how = fmt.Sprintf("AddMessageToTxnWithGroupMetadata generation %d member %s", sess.GenerationID(), sess.MemberID())
+	}
+	commitTxn(fmt.Sprintf("%s-round-%d (%d records, %s)", check, round, len(batch), how), e.producer)
 	for i, v := range values {
 		e.committedIn[v]++
 		if e.committedIn[v] > 1 {
