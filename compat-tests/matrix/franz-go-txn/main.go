@@ -439,6 +439,7 @@ func interleaved(topic, prefix string) {
 		hw[p]++
 	}
 	expectOffsets("lso-b-open", topic, firstPerPartition(b1), hw)
+	fetchUpToLSO("fetch-lso-b-open", topic, a1, firstPerPartition(b1), hw)
 	end(check, b, kgo.TryAbort)
 	aborted = append(aborted, b1...)
 	for p := range hw {
@@ -447,7 +448,7 @@ func interleaved(topic, prefix string) {
 	expectOffsets("lso-none-open", topic, hw, hw)
 	expectTxnState("describe-committed", txnA, pidA, "CompleteCommit", topic)
 	expectTxnState("describe-aborted", txnB, pidB, "CompleteAbort", topic)
-	step("1. A committed while B was open (LSO = B's first offsets), then B aborted: LSO = HW %v; states CompleteCommit / CompleteAbort", hw)
+	step("1. A committed while B was open: LSO = B's first offsets in ListOffsets and in read_committed Fetch, which returned A's records and nothing of B's or after; then B aborted: LSO = HW %v; states CompleteCommit / CompleteAbort", hw)
 
 	// Round 2: the other way round, B commits and A aborts.
 	begin(check, b)
@@ -509,6 +510,43 @@ func interleaved(topic, prefix string) {
 	got = consumeAll("read-uncommitted", topic, kgo.ReadUncommitted(), topic+"-end")
 	expectSame("read-uncommitted", got, append(slices.Clone(committed), aborted...))
 	step("2. read_uncommitted: all %d records, each at its acknowledged partition and offset", len(got))
+}
+
+// fetchUpToLSO reads topic read_committed from offset 0 while a
+// transaction is open: it must get exactly want (everything below the
+// LSO), and every partition's fetch response must carry the LSO and high
+// watermark.
+func fetchUpToLSO(check, topic string, want []rec, lso, hw map[int32]int64) {
+	parts := map[int32]kgo.Offset{}
+	for p := range int32(numPartitions) {
+		parts[p] = kgo.NewOffset().At(0)
+	}
+	cl := newClient(check, "lso-consumer",
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: parts}),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+	)
+	defer cl.Close()
+	ctx, cancel := ctxFor(waitLimit)
+	defer cancel()
+	var got []rec
+	for len(got) < len(want) {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			fail(check, "%d of %d records below the LSO consumed within %s", len(got), len(want), waitLimit)
+		}
+		fs.EachError(func(t string, p int32, err error) {
+			fail(check, "fetch %s/%d: %v", t, p, err)
+		})
+		fs.EachPartition(func(fp kgo.FetchTopicPartition) {
+			if fp.LastStableOffset != lso[fp.Partition] || fp.HighWatermark != hw[fp.Partition] {
+				fail(check, "partition %d: fetch response last stable offset %d high watermark %d, want %d and %d", fp.Partition, fp.LastStableOffset, fp.HighWatermark, lso[fp.Partition], hw[fp.Partition])
+			}
+			for _, r := range fp.Records {
+				got = append(got, rec{string(r.Value), r.Partition, r.Offset})
+			}
+		})
+	}
+	expectSame(check, got, want)
 }
 
 func checkListTransactions(check string, want map[string]int64, state string) {
