@@ -330,6 +330,10 @@ const SCENARIOS: &[Scenario] = &[
         name: "txn_timeout",
         run: txn_timeout,
     },
+    Scenario {
+        name: "txn_tv2",
+        run: txn_tv2,
+    },
 ];
 
 /// A difference between the two brokers in one step.
@@ -4832,6 +4836,141 @@ fn txn_timeout(ctx: Ctx) -> Fut {
         o.rec(
             "InitProducerId v4 with the old producer id and epoch (KIP-360)",
             &label_init(&mut p, r),
+        );
+        o
+    })
+}
+
+/// T9. Transaction version 2 as a Kafka 4 Java producer drives it: no
+///     AddPartitionsToTxn (Produce v12 adds the partition), offsets with
+///     AddOffsetsToTxn v4 + TxnOffsetCommit v5, EndTxn v5 (the epoch bumps
+///     on every end, markers carry the new epoch, sequences restart at 0).
+fn txn_tv2(ctx: Ctx) -> Fut {
+    Box::pin(async move {
+        let mut o = Obs::default();
+        let mut p = Pids::default();
+        let mut c = Conn::new(&ctx).await;
+        let t = ctx.name("ttv2");
+        let g = ctx.name("ttv2-group");
+        let id = ctx.name("ttv2");
+        o.rec(
+            "create 2 partitions",
+            &create_topic(&mut c, &t, 2, &[]).await,
+        );
+        let ready = wait_txn_coordinator(&mut c, &id).await;
+        wait_group_coordinator(&mut c, &g).await;
+        let code = |r: &InitProducerIdResponse| r.error_code;
+        let (_, r) = settle!(
+            ready,
+            init_raw(&mut c, 5, &init_req(Some(&id), 60_000, -1, -1)).await,
+            code
+        );
+        let (pid, e) = r
+            .as_ref()
+            .map(|r| (r.producer_id.0, r.producer_epoch))
+            .unwrap_or((-1, -1));
+        o.rec("InitProducerId v5", &label_init(&mut p, r));
+        for part in [0, 1] {
+            o.rec(
+                format!("txn 1: Produce v12 to partition {part}, 2 records"),
+                &txn_produce(&mut c, 12, &id, &t, part, txn_batch(2, 100, pid, e, 0)).await,
+            );
+        }
+        o.rec(
+            "txn 1: DescribeTransactions",
+            &describe_txns(&mut c, &mut p, &[&id]).await,
+        );
+        let aor = AddOffsetsToTxnRequest::default()
+            .with_transactional_id(txid(&id))
+            .with_producer_id(ProducerId(pid))
+            .with_producer_epoch(e)
+            .with_group_id(gid(&g));
+        let aoc = |r: &AddOffsetsToTxnResponse| r.error_code;
+        let (_, r) = settle!(
+            ready,
+            txn_call_raw(&mut c, ApiKey::AddOffsetsToTxn, 4, &aor).await,
+            aoc
+        );
+        o.rec(
+            "txn 1: AddOffsetsToTxn v4",
+            &r.map(|mut r: AddOffsetsToTxnResponse| {
+                r.throttle_time_ms = 0;
+                r
+            }),
+        );
+        let toc = TxnOffsetCommitRequest::default()
+            .with_transactional_id(txid(&id))
+            .with_group_id(gid(&g))
+            .with_producer_id(ProducerId(pid))
+            .with_producer_epoch(e)
+            .with_generation_id(-1)
+            .with_member_id(sb(""))
+            .with_topics(vec![
+                txn_offset_commit_request::TxnOffsetCommitRequestTopic::default()
+                    .with_name(tn(&t))
+                    .with_partitions(vec![
+                        txn_offset_commit_request::TxnOffsetCommitRequestPartition::default()
+                            .with_partition_index(1)
+                            .with_committed_offset(7)
+                            .with_committed_leader_epoch(-1)
+                            .with_committed_metadata(Some(sb("tv2"))),
+                    ]),
+            ]);
+        let r: Reply<TxnOffsetCommitResponse> =
+            txn_call_raw(&mut c, ApiKey::TxnOffsetCommit, 5, &toc).await;
+        o.rec(
+            "txn 1: TxnOffsetCommit v5",
+            &r.map(|mut r| {
+                r.throttle_time_ms = 0;
+                r
+            }),
+        );
+        let ec = |r: &EndTxnResponse| r.error_code;
+        let (_, r) = settle!(
+            ready,
+            end_txn(&mut c, 5, &end_req(&id, pid, e, true)).await,
+            ec
+        );
+        let e2 = r.as_ref().map(|r| r.producer_epoch).unwrap_or(-1);
+        o.rec("txn 1: EndTxn v5 commit", &label_end(&mut p, r));
+        wait_txn_state(&mut c, ready, &id, "Complete").await;
+        o.rec(
+            "txn 1 ended: DescribeTransactions",
+            &describe_txns(&mut c, &mut p, &[&id]).await,
+        );
+        let mut stable = OffsetFetchRequest::default().with_require_stable(true);
+        stable.groups = offset_fetch_v8(&[(&g, Some((&t, &[1])))]).groups;
+        let r: Reply<OffsetFetchResponse> = call(&mut c, ApiKey::OffsetFetch, 8, &stable).await;
+        o.rec("txn 1 ended: OffsetFetch v8 require_stable", &r);
+        o.rec(
+            "txn 2: Produce v12 with the old epoch",
+            &txn_produce(&mut c, 12, &id, &t, 0, txn_batch(1, 200, pid, e, 2)).await,
+        );
+        o.rec(
+            "txn 2: Produce v12 with the new epoch, sequence 0",
+            &txn_produce(&mut c, 12, &id, &t, 0, txn_batch(1, 200, pid, e2, 0)).await,
+        );
+        let (_, r) = settle!(
+            ready,
+            end_txn(&mut c, 5, &end_req(&id, pid, e2, false)).await,
+            ec
+        );
+        o.rec("txn 2: EndTxn v5 abort", &label_end(&mut p, r));
+        wait_lso(&mut c, ready, &t, 5).await;
+        for (label, iso) in [("read_committed", 1), ("read_uncommitted", 0)] {
+            o.rec(
+                format!("partition 0: Fetch v12 {label}"),
+                &txn_fetch_call(&mut c, &mut p, 12, &fetch_iso(&t, 0, 0, iso)).await,
+            );
+        }
+        wait_lso(&mut c, ready, &t, 3).await;
+        o.rec(
+            "partition 1: Fetch v12 read_committed",
+            &txn_fetch_call(&mut c, &mut p, 12, &fetch_iso(&t, 1, 0, 1)).await,
+        );
+        o.rec(
+            "DescribeProducers",
+            &describe_producers(&mut c, &mut p, &t, &[0, 1]).await,
         );
         o
     })
