@@ -253,8 +253,7 @@ impl BrokerConfig {
                     parse(key, value)?
             }
             "transaction.remove.expired.transaction.cleanup.interval.ms" => {
-                self.transaction_remove_expired_transaction_cleanup_interval_ms =
-                    parse(key, value)?
+                self.transaction_remove_expired_transaction_cleanup_interval_ms = parse(key, value)?
             }
             "log.message.timestamp.type" => {
                 let v = value.trim();

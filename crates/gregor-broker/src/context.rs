@@ -9,8 +9,8 @@ use tokio::sync::Semaphore;
 
 use crate::budget::Budget;
 use crate::config::BrokerConfig;
-use crate::coordinator::{Coordinator, GroupConfig};
 use crate::coordinator::txn::TxnConfig;
+use crate::coordinator::{Coordinator, GroupConfig};
 use crate::topics;
 use crate::txn::Transactions;
 use kafka_protocol::ResponseError;

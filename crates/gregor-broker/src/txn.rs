@@ -78,7 +78,11 @@ pub async fn durable(b: &Broker) -> Result<(), ResponseError> {
 
 /// Append settings for a marker on `topic`.
 fn marker_options(b: &Broker, topic: &str) -> AppendOptions {
-    let configs = b.store().topic(topic).map(|m| m.configs).unwrap_or_default();
+    let configs = b
+        .store()
+        .topic(topic)
+        .map(|m| m.configs)
+        .unwrap_or_default();
     let log_append = topics::effective(b.config(), &configs, "message.timestamp.type")
         .is_some_and(|v| v == "LogAppendTime");
     let segment_bytes = topics::effective_i64(b.config(), &configs, "segment.bytes", 1 << 30);
@@ -214,9 +218,8 @@ pub async fn run(b: Broker, mut stop: watch::Receiver<bool>) {
                 warn!(transactional_id = %plan.id, error = ?e, "cannot abort the timed-out transaction; will retry");
             }
         }
-        since_expiry = since_expiry.saturating_add(
-            u64::try_from(abort_every.as_millis()).unwrap_or(u64::MAX),
-        );
+        since_expiry =
+            since_expiry.saturating_add(u64::try_from(abort_every.as_millis()).unwrap_or(u64::MAX));
         if since_expiry >= expire_every {
             since_expiry = 0;
             let mut c = b.txns().lock();

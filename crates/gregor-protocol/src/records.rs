@@ -515,7 +515,11 @@ pub fn control_batch(
     coordinator_epoch: i32,
     timestamp: i64,
 ) -> Vec<u8> {
-    let kind = if commit { CONTROL_COMMIT } else { CONTROL_ABORT };
+    let kind = if commit {
+        CONTROL_COMMIT
+    } else {
+        CONTROL_ABORT
+    };
     // The record: attributes, timestamp delta 0, offset delta 0, key of 4
     // bytes, value of 6 bytes, no headers. Every varint here is one byte
     // (zigzag doubles: 4 -> 8, 6 -> 12, 16 -> 32).
@@ -590,9 +594,16 @@ mod control_tests {
             let h = BatchHeader::parse(&b).expect("header");
             assert_eq!(h.total_len(), b.len());
             assert!(h.is_control() && h.is_transactional());
-            assert_eq!((h.producer_id, h.producer_epoch, h.records_count), (7, 3, 1));
+            assert_eq!(
+                (h.producer_id, h.producer_epoch, h.records_count),
+                (7, 3, 1)
+            );
             assert_eq!(crc32c::crc32c(&b[ATTRIBUTES..]), h.crc);
-            let want = if commit { CONTROL_COMMIT } else { CONTROL_ABORT };
+            let want = if commit {
+                CONTROL_COMMIT
+            } else {
+                CONTROL_ABORT
+            };
             assert_eq!(control_type(&b), Some(want));
         }
     }

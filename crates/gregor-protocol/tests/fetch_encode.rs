@@ -74,7 +74,9 @@ fn decodes_with_the_codec_for_v4_to_v12() {
         assert!(p0.aborted_transactions.is_none(), "v{v}");
         let ab = t.partitions[1].aborted_transactions.as_ref().expect("list");
         assert_eq!(
-            ab.iter().map(|a| (a.producer_id.0, a.first_offset)).collect::<Vec<_>>(),
+            ab.iter()
+                .map(|a| (a.producer_id.0, a.first_offset))
+                .collect::<Vec<_>>(),
             vec![(7, 3)],
             "v{v}"
         );

@@ -217,6 +217,8 @@ pub struct ProducerInfo {
     pub last_timestamp: i64,
     /// First offset of its open transaction, -1 if none.
     pub txn_start_offset: i64,
+    /// Coordinator epoch of its last marker, -1 if none.
+    pub coordinator_epoch: i32,
 }
 
 /// What a checkpoint of one partition writes (taken under its lock).
@@ -773,7 +775,9 @@ impl PartitionLog {
     pub fn last_stable_offset(&self) -> i64 {
         let st = lock(&self.state);
         let hw = self.log_end.load(Ordering::Acquire);
-        st.open_txns.first().map_or(hw, |(first, _)| (*first).min(hw))
+        st.open_txns
+            .first()
+            .map_or(hw, |(first, _)| (*first).min(hw))
     }
 
     /// Aborted transactions overlapping `[from, upto)`: those whose marker
@@ -801,6 +805,7 @@ impl PartitionLog {
                 last_sequence: p.batches.back().map_or(-1, |b| b.last_seq),
                 last_timestamp: p.last_timestamp,
                 txn_start_offset: p.txn_first_offset,
+                coordinator_epoch: p.coordinator_epoch,
             })
             .collect();
         v.sort_by_key(|p| p.producer_id);
@@ -1318,7 +1323,9 @@ impl PartitionLog {
             self.shared.mark_dirty();
         }
         // Aborted transactions wholly below the log start no longer matter.
-        lock(&self.state).aborted.retain(|a| a.last_offset >= offset);
+        lock(&self.state)
+            .aborted
+            .retain(|a| a.last_offset >= offset);
         let from = keys::aborted_key(self.lid, 0);
         let to = keys::aborted_key(self.lid, offset);
         if engine.delete_range(&from, &to, DELETE_CHUNK, &|| false)? != Some(0) {

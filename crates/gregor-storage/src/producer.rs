@@ -34,6 +34,9 @@ pub(crate) struct ProducerState {
     /// First offset of the producer's open transaction on this partition,
     /// -1 when none (Kafka's `currentTxnFirstOffset`): what holds the LSO.
     pub(crate) txn_first_offset: i64,
+    /// Coordinator epoch of the last marker, -1 before any (Kafka reports
+    /// it in DescribeProducers).
+    pub(crate) coordinator_epoch: i32,
 }
 
 /// Outcome of checking a batch against the producer's state.
@@ -109,6 +112,7 @@ pub(crate) fn updated(
             // An open transaction outlives an epoch change: only its
             // marker closes it.
             txn_first_offset: state.map_or(-1, |s| s.txn_first_offset),
+            coordinator_epoch: state.map_or(-1, |s| s.coordinator_epoch),
         },
     };
     next.last_timestamp = h.max_timestamp;
@@ -151,7 +155,10 @@ pub(crate) fn after_marker(
         last_timestamp: h.max_timestamp,
         batches: VecDeque::new(),
         txn_first_offset: -1,
+        coordinator_epoch: -1,
     });
+    // Gregor's markers all carry coordinator epoch 0 (one coordinator).
+    next.coordinator_epoch = 0;
     if next.epoch != h.producer_epoch {
         // A bumped epoch (transaction version 2) restarts the sequences.
         next.epoch = h.producer_epoch;
@@ -168,8 +175,8 @@ const HEAD_LEN: usize = 11;
 
 impl ProducerState {
     /// `epoch i16, last_timestamp i64, n u8, n × (first i32, last i32, base
-    /// i64, delta i32), txn_first_offset i64` (the last field is absent in
-    /// snapshots written before transactions: none open).
+    /// i64, delta i32), txn_first_offset i64, coordinator_epoch i32` (the
+    /// last two are absent in snapshots written before transactions).
     pub(crate) fn encode(&self) -> Vec<u8> {
         let mut v = Vec::with_capacity(HEAD_LEN + ENTRY_LEN * self.batches.len());
         v.extend_from_slice(&self.epoch.to_be_bytes());
@@ -183,6 +190,7 @@ impl ProducerState {
             v.extend_from_slice(&b.last_offset_delta.to_be_bytes());
         }
         v.extend_from_slice(&self.txn_first_offset.to_be_bytes());
+        v.extend_from_slice(&self.coordinator_epoch.to_be_bytes());
         v
     }
 
@@ -194,7 +202,7 @@ impl ProducerState {
         }
         let n = v[10] as usize;
         let body = HEAD_LEN + n * ENTRY_LEN;
-        if v.len() != body && v.len() != body + 8 {
+        if v.len() != body && v.len() != body + 12 {
             return Err(bad());
         }
         let i32_at = |at: usize| i32::from_be_bytes([v[at], v[at + 1], v[at + 2], v[at + 3]]);
@@ -219,6 +227,11 @@ impl ProducerState {
             last_timestamp: i64_at(2),
             batches,
             txn_first_offset: if v.len() == body { -1 } else { i64_at(body) },
+            coordinator_epoch: if v.len() == body {
+                -1
+            } else {
+                i32_at(body + 8)
+            },
         })
     }
 }

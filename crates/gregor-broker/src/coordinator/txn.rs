@@ -273,6 +273,7 @@ impl TxnCoordinator {
                 m.state = TxnState::Empty;
                 m.update_ms = now;
                 clear(m);
+                m.start_ms = -1;
                 Ok(InitOutcome::Ready(m.producer_id, m.epoch))
             }
         }
@@ -401,6 +402,7 @@ impl TxnCoordinator {
 
     /// TxnOffsetCommit: stages offsets until the transaction ends. With
     /// `implicit` (v5+, transaction version 2) the group is added if absent.
+    #[allow(clippy::too_many_arguments)] // the request's fields, one call site
     pub fn stage_offsets(
         &mut self,
         id: &str,
@@ -421,8 +423,9 @@ impl TxnCoordinator {
             m.groups.insert(group.to_string());
         }
         for o in offsets {
-            m.pending
-                .retain(|p| !(p.group == o.group && p.topic == o.topic && p.partition == o.partition));
+            m.pending.retain(|p| {
+                !(p.group == o.group && p.topic == o.topic && p.partition == o.partition)
+            });
             m.pending.push(o);
         }
         m.update_ms = now;
@@ -492,9 +495,11 @@ impl TxnCoordinator {
             }
             s if s == done && !v2 => Ok(EndOutcome::Done(m.producer_id, m.epoch)),
             s if s == preparing => Err(Code::ConcurrentTransactions),
-            TxnState::Empty if v2 && !commit => {
-                // Transaction version 2 lets a producer abort an empty
-                // transaction to get a fresh epoch.
+            TxnState::Empty | TxnState::CompleteCommit | TxnState::CompleteAbort
+                if v2 && !commit =>
+            {
+                // Transaction version 2 lets a producer abort when no
+                // transaction is open, to get a fresh epoch.
                 if !exhausted(m.epoch) {
                     m.last_epoch = m.epoch;
                     m.epoch += 1;
@@ -610,11 +615,13 @@ fn begin(m: &mut TxnMeta, now: i64) {
     m.update_ms = now;
 }
 
+/// Forgets the transaction's contents; its start time stays until the
+/// next one starts or the id is re-initialised (DescribeTransactions shows
+/// it on a completed transaction, as Kafka's).
 fn clear(m: &mut TxnMeta) {
     m.partitions.clear();
     m.groups.clear();
     m.pending.clear();
-    m.start_ms = -1;
 }
 
 #[cfg(test)]
@@ -655,8 +662,14 @@ mod tests {
             c.init("t", 900_001, None, 0, &mut alloc),
             Err(Code::InvalidTransactionTimeout)
         );
-        assert_eq!(c.init("t", 60_000, None, 0, &mut alloc), Ok(InitOutcome::Ready(101, 0)));
-        assert_eq!(c.init("t", 60_000, None, 1, &mut alloc), Ok(InitOutcome::Ready(101, 1)));
+        assert_eq!(
+            c.init("t", 60_000, None, 0, &mut alloc),
+            Ok(InitOutcome::Ready(101, 0))
+        );
+        assert_eq!(
+            c.init("t", 60_000, None, 1, &mut alloc),
+            Ok(InitOutcome::Ready(101, 1))
+        );
         // KIP-360: a stale epoch is fenced; the previous epoch is a retry.
         assert_eq!(
             c.init("t", 60_000, Some((101, 0)), 2, &mut alloc),
@@ -677,9 +690,15 @@ mod tests {
         let mut c = coord();
         let mut alloc = ids();
         c.init("t", 60_000, None, 0, &mut alloc).ok();
-        assert_eq!(c.add_partitions("t", 101, 0, &[p("a", 0), p("a", 1)], 5), Ok(true));
+        assert_eq!(
+            c.add_partitions("t", 101, 0, &[p("a", 0), p("a", 1)], 5),
+            Ok(true)
+        );
         assert_eq!(c.add_partitions("t", 101, 0, &[p("a", 0)], 6), Ok(false));
-        assert_eq!(c.stage_offsets("t", 101, 0, "g", vec![], false, 6), Err(Code::InvalidTxnState));
+        assert_eq!(
+            c.stage_offsets("t", 101, 0, "g", vec![], false, 6),
+            Err(Code::InvalidTxnState)
+        );
         assert_eq!(c.add_offsets("t", 101, 0, "g", 7), Ok(true));
         let off = PendingOffset {
             group: "g".into(),
@@ -689,7 +708,10 @@ mod tests {
             leader_epoch: -1,
             metadata: None,
         };
-        assert_eq!(c.stage_offsets("t", 101, 0, "g", vec![off.clone()], false, 8), Ok(()));
+        assert_eq!(
+            c.stage_offsets("t", 101, 0, "g", vec![off.clone()], false, 8),
+            Ok(())
+        );
         assert_eq!(c.pending_partitions("g").len(), 1);
         let EndOutcome::Markers(plan) = c.end("t", 101, 0, true, false, 9).expect("end") else {
             panic!("no markers")
@@ -697,15 +719,30 @@ mod tests {
         assert_eq!(plan.partitions, vec![p("a", 0), p("a", 1)]);
         assert!(plan.commit);
         // While the markers are written, everything else waits.
-        assert_eq!(c.add_partitions("t", 101, 0, &[p("a", 2)], 10), Err(Code::ConcurrentTransactions));
-        assert_eq!(c.end("t", 101, 0, true, false, 10), Err(Code::ConcurrentTransactions));
-        assert_eq!(c.end("t", 101, 0, false, false, 10), Err(Code::InvalidTxnState));
+        assert_eq!(
+            c.add_partitions("t", 101, 0, &[p("a", 2)], 10),
+            Err(Code::ConcurrentTransactions)
+        );
+        assert_eq!(
+            c.end("t", 101, 0, true, false, 10),
+            Err(Code::ConcurrentTransactions)
+        );
+        assert_eq!(
+            c.end("t", 101, 0, false, false, 10),
+            Err(Code::InvalidTxnState)
+        );
         assert_eq!(c.complete(&plan, 11), vec![off]);
         assert_eq!(c.get("t").map(|m| m.state), Some(TxnState::CompleteCommit));
         assert!(c.pending_partitions("g").is_empty());
         // A retried commit succeeds; an abort now is a state error.
-        assert_eq!(c.end("t", 101, 0, true, false, 12), Ok(EndOutcome::Done(101, 0)));
-        assert_eq!(c.end("t", 101, 0, false, false, 12), Err(Code::InvalidTxnState));
+        assert_eq!(
+            c.end("t", 101, 0, true, false, 12),
+            Ok(EndOutcome::Done(101, 0))
+        );
+        assert_eq!(
+            c.end("t", 101, 0, false, false, 12),
+            Err(Code::InvalidTxnState)
+        );
     }
 
     #[test]
@@ -718,12 +755,24 @@ mod tests {
             panic!("no abort")
         };
         assert_eq!((plan.epoch, plan.commit), (1, false));
-        assert_eq!(c.init("t", 60_000, None, 3, &mut alloc), Err(Code::ConcurrentTransactions));
+        assert_eq!(
+            c.init("t", 60_000, None, 3, &mut alloc),
+            Err(Code::ConcurrentTransactions)
+        );
         assert!(c.complete(&plan, 4).is_empty());
-        assert_eq!(c.init("t", 60_000, None, 5, &mut alloc), Ok(InitOutcome::Ready(101, 2)));
+        assert_eq!(
+            c.init("t", 60_000, None, 5, &mut alloc),
+            Ok(InitOutcome::Ready(101, 2))
+        );
         // The zombie, at epoch 0, is fenced everywhere.
-        assert_eq!(c.add_partitions("t", 101, 0, &[p("a", 0)], 6), Err(Code::ProducerFenced));
-        assert_eq!(c.end("t", 101, 0, true, false, 6), Err(Code::ProducerFenced));
+        assert_eq!(
+            c.add_partitions("t", 101, 0, &[p("a", 0)], 6),
+            Err(Code::ProducerFenced)
+        );
+        assert_eq!(
+            c.end("t", 101, 0, true, false, 6),
+            Err(Code::ProducerFenced)
+        );
         assert_eq!(
             c.produce("t", 101, 0, &p("a", 0), false, 6),
             Err(Code::InvalidProducerEpoch)
@@ -735,7 +784,10 @@ mod tests {
         let mut c = coord();
         let mut alloc = ids();
         c.init("t", 60_000, None, 0, &mut alloc).ok();
-        assert_eq!(c.produce("t", 101, 0, &p("a", 0), false, 1), Err(Code::InvalidTxnState));
+        assert_eq!(
+            c.produce("t", 101, 0, &p("a", 0), false, 1),
+            Err(Code::InvalidTxnState)
+        );
         assert_eq!(c.produce("t", 101, 0, &p("a", 0), true, 1), Ok(true));
         let EndOutcome::Markers(plan) = c.end("t", 101, 0, true, true, 2).expect("end") else {
             panic!("no markers")
@@ -743,9 +795,15 @@ mod tests {
         assert_eq!(plan.epoch, 1);
         c.complete(&plan, 3);
         // The retry with the old epoch gets the new one back.
-        assert_eq!(c.end("t", 101, 0, true, true, 4), Ok(EndOutcome::Done(101, 1)));
+        assert_eq!(
+            c.end("t", 101, 0, true, true, 4),
+            Ok(EndOutcome::Done(101, 1))
+        );
         // Aborting an empty transaction bumps the epoch.
-        assert_eq!(c.end("t", 101, 1, false, true, 5), Ok(EndOutcome::Done(101, 2)));
+        assert_eq!(
+            c.end("t", 101, 1, false, true, 5),
+            Ok(EndOutcome::Done(101, 2))
+        );
     }
 
     #[test]
@@ -760,7 +818,10 @@ mod tests {
         assert_eq!((plans[0].epoch, plans[0].commit), (1, false));
         assert_eq!(c.unfinished(), plans);
         c.complete(&plans[0], 1_012);
-        assert_eq!(c.end("t", 101, 0, true, false, 1_013), Err(Code::ProducerFenced));
+        assert_eq!(
+            c.end("t", 101, 0, true, false, 1_013),
+            Err(Code::ProducerFenced)
+        );
         assert!(c.expire_ids(1_012 + 604_800_000 - 1).is_empty());
         assert_eq!(c.expire_ids(1_012 + 604_800_000), vec!["t".to_string()]);
         assert!(c.get("t").is_none());

@@ -15,13 +15,19 @@ pub fn handle(b: &Broker, req: AddOffsetsToTxnRequest, version: i16) -> Handled 
         let id = req.transactional_id.0.to_string();
         let r = {
             let mut c = b.txns().lock();
-            c.add_offsets(&id, req.producer_id.0, req.producer_epoch, &req.group_id.0, now_ms())
-                .and_then(|changed| {
-                    if changed {
-                        txn::persist(&b, &c, &id)?;
-                    }
-                    Ok(changed)
-                })
+            c.add_offsets(
+                &id,
+                req.producer_id.0,
+                req.producer_epoch,
+                &req.group_id.0,
+                now_ms(),
+            )
+            .and_then(|changed| {
+                if changed {
+                    txn::persist(&b, &c, &id)?;
+                }
+                Ok(changed)
+            })
         };
         let code = match r {
             Ok(true) => txn::durable(&b).await.err().map_or(0, |e| e.code()),

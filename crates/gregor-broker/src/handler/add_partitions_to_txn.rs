@@ -121,7 +121,10 @@ fn one(
     (results(topics, &codes), false)
 }
 
-fn results(topics: &[AddPartitionsToTxnTopic], codes: &[i16]) -> Vec<AddPartitionsToTxnTopicResult> {
+fn results(
+    topics: &[AddPartitionsToTxnTopic],
+    codes: &[i16],
+) -> Vec<AddPartitionsToTxnTopicResult> {
     let mut i = 0;
     topics
         .iter()
@@ -146,12 +149,17 @@ fn results(topics: &[AddPartitionsToTxnTopic], codes: &[i16]) -> Vec<AddPartitio
 
 /// After a failed flush nothing may claim success.
 fn every(resp: &mut AddPartitionsToTxnResponse, code: i16) {
-    let all = resp
-        .results_by_topic_v3_and_below
-        .iter_mut()
-        .chain(resp.results_by_transaction.iter_mut().flat_map(|t| t.topic_results.iter_mut()));
+    let all = resp.results_by_topic_v3_and_below.iter_mut().chain(
+        resp.results_by_transaction
+            .iter_mut()
+            .flat_map(|t| t.topic_results.iter_mut()),
+    );
     for t in all {
-        for p in t.results_by_partition.iter_mut().filter(|p| p.partition_error_code == 0) {
+        for p in t
+            .results_by_partition
+            .iter_mut()
+            .filter(|p| p.partition_error_code == 0)
+        {
             p.partition_error_code = code;
         }
     }

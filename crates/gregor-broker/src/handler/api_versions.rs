@@ -34,9 +34,12 @@ pub fn handle(_req: ApiVersionsRequest, version: i16) -> ApiVersionsResponse {
     if version < 3 {
         return resp;
     }
+    // KIP-1022: a supported range starting at 0 is hidden from clients
+    // before v4, which could not read it (Kafka 4 does the same).
     resp.with_supported_features(
         FEATURES
             .iter()
+            .filter(|(_, min, _, _)| *min > 0 || version >= 4)
             .map(|(name, min, max, _)| {
                 SupportedFeatureKey::default()
                     .with_name(str_bytes(name))

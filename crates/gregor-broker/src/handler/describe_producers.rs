@@ -10,7 +10,11 @@ use kafka_protocol::messages::{DescribeProducersRequest, DescribeProducersRespon
 use crate::context::Broker;
 use kafka_protocol::ResponseError;
 
-pub fn handle(b: &Broker, req: DescribeProducersRequest, _version: i16) -> DescribeProducersResponse {
+pub fn handle(
+    b: &Broker,
+    req: DescribeProducersRequest,
+    _version: i16,
+) -> DescribeProducersResponse {
     let topics = req
         .topics
         .into_iter()
@@ -31,7 +35,7 @@ pub fn handle(b: &Broker, req: DescribeProducersRequest, _version: i16) -> Descr
                                         .with_producer_epoch(i32::from(s.epoch))
                                         .with_last_sequence(s.last_sequence)
                                         .with_last_timestamp(s.last_timestamp)
-                                        .with_coordinator_epoch(-1)
+                                        .with_coordinator_epoch(s.coordinator_epoch)
                                         .with_current_txn_start_offset(s.txn_start_offset)
                                 })
                                 .collect(),
@@ -39,7 +43,9 @@ pub fn handle(b: &Broker, req: DescribeProducersRequest, _version: i16) -> Descr
                     }
                 })
                 .collect();
-            TopicResponse::default().with_name(t.name).with_partitions(partitions)
+            TopicResponse::default()
+                .with_name(t.name)
+                .with_partitions(partitions)
         })
         .collect();
     DescribeProducersResponse::default().with_topics(topics)

@@ -12,7 +12,11 @@ use super::{str_bytes, topic_name};
 use crate::context::Broker;
 use kafka_protocol::ResponseError;
 
-pub fn handle(b: &Broker, req: DescribeTransactionsRequest, _version: i16) -> DescribeTransactionsResponse {
+pub fn handle(
+    b: &Broker,
+    req: DescribeTransactionsRequest,
+    _version: i16,
+) -> DescribeTransactionsResponse {
     let c = b.txns().lock();
     let states = req
         .transactional_ids
@@ -20,12 +24,10 @@ pub fn handle(b: &Broker, req: DescribeTransactionsRequest, _version: i16) -> De
         .map(|id| {
             let base = TransactionState::default().with_transactional_id(id.clone());
             let Some(m) = c.get(&id.0) else {
+                // The other fields keep the schema's defaults, as Kafka's.
                 return base
                     .with_error_code(ResponseError::TransactionalIdNotFound.code())
-                    .with_transaction_state(str_bytes(""))
-                    .with_producer_id(ProducerId(-1))
-                    .with_producer_epoch(-1)
-                    .with_transaction_start_time_ms(-1);
+                    .with_transaction_state(str_bytes(""));
             };
             let mut by_topic: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
             for (t, p) in &m.partitions {
@@ -40,7 +42,11 @@ pub fn handle(b: &Broker, req: DescribeTransactionsRequest, _version: i16) -> De
                 .with_topics(
                     by_topic
                         .into_iter()
-                        .map(|(t, ps)| TopicData::default().with_topic(topic_name(t)).with_partitions(ps))
+                        .map(|(t, ps)| {
+                            TopicData::default()
+                                .with_topic(topic_name(t))
+                                .with_partitions(ps)
+                        })
                         .collect(),
                 )
         })

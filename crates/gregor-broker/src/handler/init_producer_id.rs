@@ -24,7 +24,9 @@ pub fn handle(b: &Broker, req: InitProducerIdRequest, version: i16) -> Handled {
         Handled::Now(Response::Kind(Box::new(ResponseKind::InitProducerId(r))))
     };
     if let Some(id) = req.transactional_id.as_ref().map(|t| t.0.to_string()) {
-        if id.is_empty() {
+        // KIP-360: a producer id and an epoch come together or not at all.
+        let half = version >= 3 && ((req.producer_id.0 >= 0) != (req.producer_epoch >= 0));
+        if id.is_empty() || half {
             return now(base.with_error_code(ResponseError::InvalidRequest.code()));
         }
         let b = b.clone();

@@ -35,7 +35,13 @@ fn fetch(
             for (t, parts) in &mut f {
                 for e in parts.iter_mut() {
                     if pending.contains(&(t.clone(), e.0)) {
-                        *e = (e.0, -1, -1, String::new(), ResponseError::UnstableOffsetCommit.code());
+                        *e = (
+                            e.0,
+                            -1,
+                            -1,
+                            String::new(),
+                            ResponseError::UnstableOffsetCommit.code(),
+                        );
                     }
                 }
             }
@@ -139,7 +145,12 @@ pub fn handle(b: &Broker, req: OffsetFetchRequest, version: i16) -> OffsetFetchR
             .map(|t| (t.name.0.to_string(), t.partition_indexes.clone()))
             .collect()
     });
-    match fetch(b, &req.group_id.0, topics, version >= 7 && req.require_stable) {
+    match fetch(
+        b,
+        &req.group_id.0,
+        topics,
+        version >= 7 && req.require_stable,
+    ) {
         Ok(f) => OffsetFetchResponse::default()
             .with_error_code(0)
             .with_topics(

@@ -256,7 +256,14 @@ fn in_transaction(
     };
     let mut c = b.txns().lock();
     let part = (topic.to_string(), partition);
-    match c.produce(id, h.producer_id, h.producer_epoch, &part, version >= 12, now_ms()) {
+    match c.produce(
+        id,
+        h.producer_id,
+        h.producer_epoch,
+        &part,
+        version >= 12,
+        now_ms(),
+    ) {
         Ok(false) => Ok(()),
         // The implicit add is durable with the data: acks=all waits for
         // the same flush.
@@ -268,8 +275,13 @@ fn in_transaction(
             ResponseError::NotEnoughReplicas,
             "the transaction is being completed",
         )),
+        // KIP-890 part 1: from v11 the client may abort and go on.
         Err(ResponseError::InvalidTxnState) => Err((
-            ResponseError::InvalidTxnState,
+            if version >= 11 {
+                ResponseError::TransactionAbortable
+            } else {
+                ResponseError::InvalidTxnState
+            },
             "the partition is not in the producer's transaction",
         )),
         Err(e) => Err((e, "the transactional producer is not current")),

@@ -110,7 +110,8 @@ async fn commit(b: &Broker, req: &TxnOffsetCommitRequest, version: i16) -> Resul
             now_ms(),
         )
         .and_then(|()| txn::persist(b, &c, &id))
-        .map_err(|e| fenced_for(e, version, 2).code())?;
+        // The group coordinator reports a stale epoch as Kafka's does.
+        .map_err(|e| fenced_for(e, version, i16::MAX).code())?;
     }
     txn::durable(b).await.map_err(|e| e.code())
 }

@@ -22,6 +22,29 @@ pub struct Producer {
 
 /// One client batch v2, one record per timestamp, values of `value_len` bytes.
 pub fn batch_with(timestamps: &[i64], producer: Option<Producer>, value_len: usize) -> Vec<u8> {
+    batch_full(timestamps, producer, value_len, false)
+}
+
+/// A transactional batch of `n` records.
+pub fn txn_batch(id: i64, epoch: i16, base_seq: i32, n: usize) -> Vec<u8> {
+    batch_full(
+        &vec![1_000; n],
+        Some(Producer {
+            id,
+            epoch,
+            base_seq,
+        }),
+        8,
+        true,
+    )
+}
+
+fn batch_full(
+    timestamps: &[i64],
+    producer: Option<Producer>,
+    value_len: usize,
+    transactional: bool,
+) -> Vec<u8> {
     assert!(!timestamps.is_empty());
     let records: Vec<Record> = timestamps
         .iter()
@@ -36,7 +59,7 @@ pub fn batch_with(timestamps: &[i64], producer: Option<Producer>, value_len: usi
                 None => (-1, -1, i - 1),
             };
             Record {
-                transactional: false,
+                transactional,
                 control: false,
                 delete_horizon: false,
                 partition_leader_epoch: -1,
