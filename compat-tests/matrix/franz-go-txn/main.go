@@ -23,7 +23,15 @@
 //     aborted (TryAbort) in the middle and redone; at the end
 //     read_committed sees exactly N output records, one per input,
 //     read_uncommitted also the aborted round's, and the group's committed
-//     offsets equal the input's end offsets.
+//     offsets equal the input's end offsets;
+//  4. the same with two sessions: m1 alone commits the first half of the
+//     input; with the second half produced, m1 holds a transaction open
+//     while m2 joins the group, and once the cooperative rebalance revoked
+//     one of m1's partitions m1's End(TryCommit) must abort instead; both
+//     then finish the input: every input committed exactly once, m2 on the
+//     partition it took over, group offsets = end offsets, read_committed
+//     output exactly one record per input, read_uncommitted also every
+//     aborted transaction's.
 //
 // Every failed check prints "FAIL <check>: <detail>" and exits 1; success
 // prints "RESULT franz-go-txn <version> ok" as the last line.
@@ -38,6 +46,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -807,15 +816,268 @@ func main() {
 	defer adminCl.Close()
 	adm = kadm.NewClient(adminCl)
 	ctx, cancel := ctxFor(waitLimit)
-	txnTopic, input, output := name("txn"), name("in"), name("out")
-	for _, t := range []string{txnTopic, input, output} {
+	txnTopic, input, output, rbInput, rbOutput := name("txn"), name("in"), name("out"), name("rb-in"), name("rb-out")
+	for _, t := range []string{txnTopic, input, output, rbInput, rbOutput} {
 		createTopic(ctx, t)
 	}
 	cancel()
-	step("created 3 topics with %d partitions", numPartitions)
+	step("created 5 topics with %d partitions", numPartitions)
 
 	interleaved(txnTopic, fmt.Sprintf("%s%d-", prefix, run))
 	etl(input, output, name("etl"), fmt.Sprintf("%s%d-", prefix, run))
+	rebalanceETL(rbInput, rbOutput, name("rb"), fmt.Sprintf("%s%d-", prefix, run))
 
 	fmt.Printf("RESULT franz-go-txn %s ok\n", version)
+}
+
+// ---------------------------------------------------------------------------
+// Step 4: consume-transform-produce with a rebalance in the middle of a
+// transaction.
+
+const (
+	rebalancePhase = 300 // input records before and after the second member joins
+	rebalancePoll  = 20
+)
+
+// rebalanceState is shared by the two members of step 4.
+type rebalanceState struct {
+	mu          sync.Mutex
+	changed     chan struct{} // closed and replaced on every change
+	committedIn map[string]string
+	committed   []string // output values committed
+	aborted     []string // output values aborted
+	perMember   map[string]int
+	hold        bool          // the next round of m1 waits for its revoke before End
+	held        chan struct{} // closed when m1 holds a transaction open
+	errs        []string
+}
+
+func (st *rebalanceState) notifyLocked() {
+	close(st.changed)
+	st.changed = make(chan struct{})
+}
+
+// waitFor blocks until cond (under st.mu) holds, failing after waitLimit or
+// on a member's error.
+func (st *rebalanceState) waitFor(check string, cond func() (bool, string)) {
+	deadline := time.NewTimer(waitLimit)
+	defer deadline.Stop()
+	for {
+		st.mu.Lock()
+		ok, state := cond()
+		ch, errs := st.changed, slices.Clone(st.errs)
+		st.mu.Unlock()
+		if len(errs) > 0 {
+			fail(check, "member errors: %s", strings.Join(errs, "; "))
+		}
+		if ok {
+			return
+		}
+		select {
+		case <-ch:
+		case <-deadline.C:
+			fail(check, "not reached within %s: %s", waitLimit, state)
+		}
+	}
+}
+
+type rebalanceMember struct {
+	name    string
+	s       *kgo.GroupTransactSession
+	revoked chan struct{} // closed at the first revoke of a partition
+	done    chan struct{}
+}
+
+func startRebalanceMember(name, txnID, group, input, output string) *rebalanceMember {
+	m := &rebalanceMember{name: name, revoked: make(chan struct{}), done: make(chan struct{})}
+	var once sync.Once
+	s, err := kgo.NewGroupTransactSession(withLog(name,
+		kgo.SeedBrokers(seeds...),
+		kgo.ClientID("fg-txn-"+name),
+		kgo.TransactionalID(txnID),
+		kgo.TransactionTimeout(60*time.Second),
+		kgo.ConsumerGroup(group),
+		kgo.ConsumeTopics(input),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.RequireStableFetchOffsets(),
+		kgo.SessionTimeout(10*time.Second),
+		kgo.RebalanceTimeout(20*time.Second),
+		kgo.DefaultProduceTopic(output),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, rev map[string][]int32) {
+			if len(rev[input]) > 0 {
+				once.Do(func() { close(m.revoked) })
+			}
+		}),
+	)...)
+	if err != nil {
+		fail("etl-rebalance", "%s: NewGroupTransactSession: %v", name, err)
+	}
+	m.s = s
+	return m
+}
+
+// run is a member's loop: one transaction per poll until ctx ends. m1's
+// round after st.hold was set keeps its transaction open until the
+// rebalance revoked a partition, then asks to commit: the session must
+// abort instead.
+func (m *rebalanceMember) run(ctx context.Context, st *rebalanceState, input string) {
+	defer close(m.done)
+	addErr := func(format string, args ...any) {
+		st.mu.Lock()
+		st.errs = append(st.errs, m.name+": "+fmt.Sprintf(format, args...))
+		st.notifyLocked()
+		st.mu.Unlock()
+	}
+	for ctx.Err() == nil {
+		fs := m.s.PollRecords(ctx, rebalancePoll)
+		if ctx.Err() != nil {
+			return
+		}
+		if errs := fs.Errors(); len(errs) > 0 {
+			addErr("poll: %v", errs)
+			return
+		}
+		recs := fs.Records()
+		if len(recs) == 0 {
+			continue
+		}
+		if err := m.s.Begin(); err != nil {
+			addErr("Begin: %v", err)
+			return
+		}
+		out := make([]*kgo.Record, len(recs))
+		var values []string
+		for i, r := range recs {
+			out[i] = &kgo.Record{Key: r.Key, Value: append([]byte("out-"), r.Value...), Partition: r.Partition}
+			values = append(values, string(r.Value))
+		}
+		pctx, pcancel := context.WithTimeout(ctx, waitLimit)
+		for _, res := range m.s.ProduceSync(pctx, out...) {
+			if res.Err != nil && ctx.Err() == nil {
+				addErr("produce %s: %v", res.Record.Value, res.Err)
+			}
+		}
+		pcancel()
+		if ctx.Err() != nil {
+			return
+		}
+		st.mu.Lock()
+		held := m.name == "m1" && st.hold
+		if held {
+			st.hold = false
+			close(st.held)
+		}
+		st.mu.Unlock()
+		if held {
+			select {
+			case <-m.revoked:
+			case <-time.After(waitLimit):
+				addErr("no partition revoked within %s of the second member's start", waitLimit)
+				return
+			}
+		}
+		ectx, ecancel := context.WithTimeout(context.Background(), waitLimit)
+		committed, err := m.s.End(ectx, kgo.TryCommit)
+		ecancel()
+		if err != nil {
+			addErr("End(TryCommit) of %d records: %v", len(recs), err)
+			return
+		}
+		st.mu.Lock()
+		if held && committed {
+			st.errs = append(st.errs, m.name+": End committed a transaction whose partitions were revoked before it ended")
+		}
+		for _, v := range values {
+			if !committed {
+				st.aborted = append(st.aborted, "out-"+v)
+				continue
+			}
+			if prev, dup := st.committedIn[v]; dup {
+				st.errs = append(st.errs, fmt.Sprintf("%s: input %s committed again (first by %s)", m.name, v, prev))
+			}
+			st.committedIn[v] = m.name
+			st.committed = append(st.committed, "out-"+v)
+			st.perMember[m.name]++
+		}
+		st.notifyLocked()
+		st.mu.Unlock()
+	}
+}
+
+func rebalanceETL(input, output, group, idPrefix string) {
+	check := "etl-rebalance"
+	plain := newClient(check, "rebalance-input", kgo.DefaultProduceTopic(input), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	defer plain.Close()
+	inputs := produce(check, plain, "r1", rebalancePhase)
+
+	st := &rebalanceState{
+		changed:     make(chan struct{}),
+		committedIn: map[string]string{},
+		perMember:   map[string]int{},
+		held:        make(chan struct{}),
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	m1 := startRebalanceMember("m1", idPrefix+"fgt-rb-1", group, input, output)
+	go m1.run(ctx, st, input)
+	st.waitFor(check+"-phase1", func() (bool, string) {
+		return len(st.committedIn) == rebalancePhase, fmt.Sprintf("%d of %d inputs committed by m1", len(st.committedIn), rebalancePhase)
+	})
+	step("4. m1 alone: %d inputs committed", rebalancePhase)
+
+	// m1's next transaction stays open until m2's join revokes one of its
+	// partitions (cooperative-sticky), then must abort.
+	st.mu.Lock()
+	st.hold = true
+	st.mu.Unlock()
+	inputs = append(inputs, produce(check, plain, "r2", rebalancePhase)...)
+	select {
+	case <-st.held:
+	case <-time.After(waitLimit):
+		fail(check, "m1 did not start a transaction on the second phase's records within %s", waitLimit)
+	}
+	m2 := startRebalanceMember("m2", idPrefix+"fgt-rb-2", group, input, output)
+	go m2.run(ctx, st, input)
+	st.waitFor(check+"-all", func() (bool, string) {
+		return len(st.committedIn) == 2*rebalancePhase, fmt.Sprintf("%d of %d inputs committed (m1 %d, m2 %d), %d outputs aborted",
+			len(st.committedIn), 2*rebalancePhase, st.perMember["m1"], st.perMember["m2"], len(st.aborted))
+	})
+	cancel()
+	for _, m := range []*rebalanceMember{m1, m2} {
+		select {
+		case <-m.done:
+		case <-time.After(waitLimit):
+			fail(check, "%s's loop did not stop within %s", m.name, waitLimit)
+		}
+		m.s.Close()
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if len(st.errs) > 0 {
+		fail(check, "member errors: %s", strings.Join(st.errs, "; "))
+	}
+	if st.perMember["m2"] == 0 {
+		fail(check, "m2 committed nothing: the rebalance gave it no partition")
+	}
+	if len(st.aborted) == 0 {
+		fail(check, "no transaction was aborted by the rebalance")
+	}
+	step("4. m2 joined while m1 held a transaction open: m1's End aborted it (%d outputs aborted in all); %d inputs committed exactly once (m1 %d, m2 %d)",
+		len(st.aborted), len(st.committedIn), st.perMember["m1"], st.perMember["m2"])
+
+	ends := map[int32]int64{}
+	for _, r := range inputs {
+		ends[r.partition] = max(ends[r.partition], r.offset+1)
+	}
+	expectGroupOffsets(check+"-group-offsets", group, input, ends)
+	endProducer := newTxnProducer(check, "rb-end", idPrefix+"fgt-rb-end", output)
+	defer endProducer.Close()
+	begin(check, endProducer)
+	produce(check, endProducer, output+"-end", numPartitions)
+	end(check, endProducer, kgo.TryCommit)
+	checkOutput(check+"-read-committed", output, kgo.ReadCommitted(), st.committed, inputs)
+	checkOutput(check+"-read-uncommitted", output, kgo.ReadUncommitted(), append(slices.Clone(st.committed), st.aborted...), inputs)
+	step("4. group offsets = input end offsets %v; read_committed output exactly %d records, read_uncommitted %d", ends, len(st.committed), len(st.committed)+len(st.aborted))
 }
