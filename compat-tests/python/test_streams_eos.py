@@ -272,6 +272,32 @@ class Scenario:
                 )
             self.poll_output(0.5)
 
+    def wait_open_transaction(self) -> tuple:
+        """Until some output partition has a high watermark beyond its last
+        stable offset: an open transaction with records on it. Returns
+        (partition, LSO, high watermark)."""
+        from confluent_kafka import TopicPartition
+
+        committed = ck_consumer(self.bootstrap, **{"isolation.level": "read_committed"})
+        uncommitted = ck_consumer(self.bootstrap, **{"isolation.level": "read_uncommitted"})
+
+        def open_txn():
+            for p in range(OUTPUT_PARTITIONS):
+                tp = TopicPartition(self.output, p)
+                # LSO first: a high watermark read after it and beyond it
+                # means records not yet committed when the LSO was read
+                lso = committed.get_watermark_offsets(tp, timeout=10, cached=False)[1]
+                hw = uncommitted.get_watermark_offsets(tp, timeout=10, cached=False)[1]
+                if hw > lso:
+                    return (p, lso, hw)
+            return None
+
+        try:
+            return wait_until(open_txn, TIMEOUT_S, "an open transaction on the output", interval=0.005)
+        finally:
+            committed.close()
+            uncommitted.close()
+
     def read_all(self, topic: str, isolation: str, partitions: int) -> list:
         """Every record of topic from the start up to the end (the LSO for
         read_committed): [(partition, offset, key, value)]."""
@@ -477,11 +503,17 @@ def test_word_count_broker_kill9(eos_broker, scenario_factory, tmp_path):
 
     feeder = threading.Thread(target=feed, daemon=True)
     feeder.start()
-    # kill while the app is busy: once it has committed some output
+    # kill while the app is busy: once it has committed some output, and
+    # while a transaction of it is open on the output (high watermark past
+    # the last stable offset), which the restarted broker must then resolve
     wait_until(lambda: (s.poll_output(0.2), sum(len(v) for v in s.seqs.values()) >= 200)[1], TIMEOUT_S, "200 committed outputs")
+    open_txn = s.wait_open_transaction()
     eos_broker.kill9()
     killed.set()
-    print(f"broker killed after {fed[-1] if fed else 0} lines fed, {sum(len(v) for v in s.seqs.values())} outputs read")
+    print(
+        f"broker killed after {fed[-1] if fed else 0} lines fed, {sum(len(v) for v in s.seqs.values())} "
+        f"outputs read, output (partition, LSO, high watermark) {open_txn}"
+    )
     eos_broker.start()
     feeder.join(TIMEOUT_S * 2)
     assert not feeder.is_alive(), "the input producer did not finish"
