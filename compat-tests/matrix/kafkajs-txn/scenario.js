@@ -24,7 +24,13 @@
 //  5. a fresh group with readUncommitted: false reads `out`: exactly the
 //     committed transformations, in order, none of the aborted ones; one
 //     with readUncommitted: true reads `in` and sees every record, aborted
-//     ones included.
+//     ones included;
+//  6. fencing: a second producer with the same transactionalId connects
+//     (InitProducerId) while the first has a transaction open on a topic
+//     `fence`; the first one's commit fails (INVALID_PRODUCER_EPOCH, as
+//     Kafka 4.3.1 answers EndTxn v1), the second commits, and
+//     readUncommitted: false sees only the second one's records, at the
+//     offsets after the first one's records and its abort marker.
 //
 // Exits 0 and prints `RESULT kafkajs-txn <version> ok` only if every check
 // passed. KAFKAJS_LOG=error|warn|info|debug turns kafkajs' own log on.
@@ -76,7 +82,7 @@ function waitFor(pred, ms, what, detail = () => '') {
 
 // Reads `topic` in a new consumer group until every partition holds
 // `counts[p]` records; returns partition -> [{ offset, value }].
-async function readGroup(kafka, closers, { topic, groupId, readUncommitted, counts, what }) {
+async function readGroup(kafka, closers, { topic, groupId, readUncommitted, counts, what, partitions = PARTITIONS }) {
   const consumer = kafka.consumer({
     groupId,
     readUncommitted,
@@ -87,7 +93,7 @@ async function readGroup(kafka, closers, { topic, groupId, readUncommitted, coun
   closers.push(() => consumer.disconnect())
   await consumer.connect()
   await consumer.subscribe({ topics: [topic], fromBeginning: true })
-  const got = Array.from({ length: PARTITIONS }, () => [])
+  const got = Array.from({ length: partitions }, () => [])
   let crashed = null
   consumer.on(consumer.events.CRASH, e => {
     crashed = e.payload.error
@@ -120,6 +126,7 @@ async function main() {
   const run = `${Date.now().toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`
   const inTopic = `${prefix}kjstxn-in-${run}`
   const outTopic = `${prefix}kjstxn-out-${run}`
+  const fenceTopic = `${prefix}kjstxn-fence-${run}`
   const groupId = `${prefix}kjstxn-ctp-${run}`
   console.log(`kafkajs ${KAFKAJS_VERSION} bootstrap=${bootstrap} topics=${inTopic},${outTopic}`)
 
@@ -138,7 +145,10 @@ async function main() {
     await admin.connect()
     closers.push(() => admin.disconnect())
     const created = await admin.createTopics({
-      topics: [inTopic, outTopic].map(topic => ({ topic, numPartitions: PARTITIONS, replicationFactor: 1 })),
+      topics: [
+        ...[inTopic, outTopic].map(topic => ({ topic, numPartitions: PARTITIONS, replicationFactor: 1 })),
+        { topic: fenceTopic, numPartitions: 1, replicationFactor: 1 },
+      ],
       waitForLeaders: true,
       timeout: 30000,
     })
@@ -290,6 +300,61 @@ async function main() {
     }
     await allC.disconnect()
     console.log('  readUncommitted true sees the aborted records too')
+
+    step('fencing')
+    const fencingId = `${prefix}kjstxn-fencing-${run}`
+    const txnProducer = () => {
+      const p = kafka.producer({ transactionalId: fencingId, idempotent: true, maxInFlightRequests: 1 })
+      closers.push(() => p.disconnect())
+      return p
+    }
+    const zombie = txnProducer()
+    await zombie.connect()
+    const zTxn = await zombie.transaction()
+    await zTxn.send({
+      topic: fenceTopic,
+      acks: -1,
+      messages: [0, 1, 2].map(i => ({ partition: 0, value: `zombie-${i}` })),
+    })
+    // kafkajs sends the transactional InitProducerId with the first
+    // transaction(): it aborts the open transaction (kafkajs retries
+    // CONCURRENT_TRANSACTIONS meanwhile) and bumps the epoch
+    const live = txnProducer()
+    await live.connect()
+    const lTxn = await live.transaction()
+    let fenced = null
+    try {
+      await zTxn.commit()
+    } catch (e) {
+      fenced = e
+    }
+    check(fenced !== null, 'the fenced producer committed its transaction')
+    const fencedType = fenced.type || (fenced.cause && fenced.cause.type)
+    console.log(`  the fenced producer's commit failed: ${fenced.name} ${fencedType}: ${fenced.message}`)
+    check(
+      fencedType === 'INVALID_PRODUCER_EPOCH',
+      `the fenced producer's commit failed with ${fenced.name} ${fencedType} (${fenced.message}), expected INVALID_PRODUCER_EPOCH`
+    )
+    await lTxn.send({ topic: fenceTopic, acks: -1, messages: [0, 1].map(i => ({ partition: 0, value: `live-${i}` })) })
+    await lTxn.commit()
+    const { consumer: fenceC, got: fenceGot } = await readGroup(kafka, closers, {
+      topic: fenceTopic,
+      groupId: `${groupId}-fence`,
+      readUncommitted: false,
+      counts: [2],
+      what: 'readUncommitted false after fencing',
+      partitions: 1,
+    })
+    // zombie records at 0..2, the abort marker at 3, then the live ones
+    const wantLive = [
+      { offset: 4, value: 'live-0' },
+      { offset: 5, value: 'live-1' },
+    ]
+    check(
+      same(fenceGot[0], wantLive),
+      `read ${JSON.stringify(fenceGot[0])}, expected only the live producer's ${JSON.stringify(wantLive)}`
+    )
+    await fenceC.disconnect()
   } finally {
     for (const c of closers.reverse()) {
       await c().catch(() => {})
