@@ -66,8 +66,12 @@ async fn commit(b: &Broker, req: &TxnOffsetCommitRequest, version: i16) -> Resul
         return Err(code::INVALID_GROUP_ID);
     }
     // KIP-447: a consumer's generation and member id, when given, must be
-    // current (checked like an OffsetCommit v8's).
-    if version >= 3 {
+    // current (checked like an OffsetCommit v8's). Without any of them a
+    // transactional commit is accepted even by a group with members, as
+    // Kafka's `validateOffsetCommit` does (sarama sends only the group).
+    let identified =
+        req.generation_id >= 0 || !req.member_id.is_empty() || req.group_instance_id.is_some();
+    if version >= 3 && identified {
         b.coordinator().validate_commit(
             &group,
             &req.member_id,
