@@ -292,7 +292,7 @@ def test_interleaved_commits_and_aborts(target, java):
 
     # with the last transaction acknowledged but open
     before = [(values_of(t), t["outcome"]) for t in txns[:-1]]
-    _, _, lso = expected_logs(before)
+    rc_before, _, lso = expected_logs(before)
     last = values_of(txns[-1])
     hw = {p: lso[p] + len(last.get(p, [])) for p in range(PARTITIONS)}
     open_ends = {e["isolation"]: offsets(e["end"]) for e in events if e["event"] == "end" and e["label"] == "open"}
@@ -305,6 +305,11 @@ def test_interleaved_commits_and_aborts(target, java):
         f"expected the high watermarks {hw}\n{report}"
     )
     assert lso != hw, "the open transaction must hold back some partition's LSO"
+    open_read = next(e for e in events if e["event"] == "read" and e["label"] == "open")
+    assert records(open_read) == rc_before, (
+        f"read_committed with a transaction open: {records(open_read)}, expected {rc_before}\n{report}"
+    )
+    assert offsets(open_read["position"]) == lso, f"read_committed positions {open_read['position']}, expected {lso}"
 
     assert_logs(events, "final", [(values_of(t), t["outcome"]) for t in txns], report)
 
@@ -431,6 +436,7 @@ def test_transactions_tool(target, java):
     assert pr["ProducerId"] == pid and pr["ProducerEpoch"] == d["ProducerEpoch"], (pr, d)
     assert pr["CurrentTransactionStartOffset"] == "0", pr  # the transaction's first record on partition 0
     assert pr["LastSequence"] == "1", pr  # two records written to partition 0
+    assert pr["LatestCoordinatorEpoch"] == "-1", pr  # no marker written yet
     # nothing written to partition 2: no producer state there
     assert table(run_tool(b, "describe-producers", "--topic", topic, "--partition", "2")) == [], report()
 
@@ -454,4 +460,7 @@ def test_transactions_tool(target, java):
     # the epoch bumped, and the new epoch has no sequence yet
     assert int(after["ProducerEpoch"]) == int(pr["ProducerEpoch"]) + 1, (pr, after)
     assert after["LastSequence"] == "-1", after
+    # the marker carries the coordinator's epoch (0 on a fresh Kafka), which
+    # the partition's producer state records
+    assert int(after["LatestCoordinatorEpoch"]) >= 0, f"describe-producers after the commit marker: {after}"
     run.finish()

@@ -361,6 +361,8 @@ public final class Transactions {
                     // acknowledged but not committed: the LSO stays at the transaction's first offset
                     endOffsets(topic, PARTITIONS, "read_committed", "open");
                     endOffsets(topic, PARTITIONS, "read_uncommitted", "open");
+                    // a read_committed fetch stops at the LSO: none of the open records
+                    read(topic, PARTITIONS, "read_committed", "open");
                 }
                 if (PLAN[t].equals("commit")) {
                     producer.commitTransaction();
