@@ -43,6 +43,7 @@ import pytest
 from confluent_kafka import (
     OFFSET_BEGINNING,
     Consumer,
+    ConsumerGroupTopicPartitions,
     IsolationLevel,
     KafkaError,
     KafkaException,
@@ -422,8 +423,6 @@ def test_consume_transform_produce(bootstrap, logs):
         c.close()
 
     admin = AdminClient({"bootstrap.servers": bootstrap})
-    from confluent_kafka import ConsumerGroupTopicPartitions
-
     res = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)], request_timeout=OP_TIMEOUT_S)
     listed = res[group].result(timeout=OP_TIMEOUT_S)
     got = {tp.partition: tp.offset for tp in listed.topic_partitions if tp.topic == src}
