@@ -2,7 +2,7 @@
 # Java kafka-clients transaction scenarios (gregor.compat.Transactions; used
 # by compat-tests/python/test_txn_java.py):
 #   compat-tests/java/txn.sh BOOTSTRAP SCENARIO PREFIX
-#       SCENARIO: interleaved | fencing | ctp | crash-begin | crash-finish | open
+#       SCENARIO: interleaved | fencing | ctp | crash-begin | crash-finish | crash-read | open
 #       JSON lines on stdout; topics and transactional ids start with PREFIX.
 #   compat-tests/java/txn.sh build      build only (quick when up to date)
 # Builds on first use (Maven Central); JAVA_OPTS passes through,

@@ -23,7 +23,8 @@ offsets; read_uncommitted sees every record that reached the log.
    metadata, one batch aborted and redone; exactly one output record per
    input, the group's offsets at the input's end.
 4. kill -9 of the broker with a transaction open (gregor only): the next
-   producer with that transactional.id aborts it.
+   producer with that transactional.id aborts it; the logs read the same
+   after a clean restart and after another kill -9.
 5. kafka-transactions.sh (TransactionsCommand from the reference
    distribution): list, describe and describe-producers of an open
    transaction, then CompleteCommit.
@@ -381,7 +382,19 @@ def test_broker_killed_mid_transaction(target, java):
     t = {e["name"]: values_of(e) for e in txn_events(events) + txn_events(events2)}
     assert [e["outcome"] for e in txn_events(events2)] == ["commit"], report
     # the new producer's initTransactions aborted T2 before T3 began
-    assert_logs(events2, "final", [(t["t1"], "commit"), (t["t2"], "abort"), (t["t3"], "commit")], report)
+    log = [(t["t1"], "commit"), (t["t2"], "abort"), (t["t3"], "commit")]
+    assert_logs(events2, "final", log, report)
+    # the same after a clean restart and after another kill -9 (the aborted
+    # transactions and the LSO come back from the data dir)
+    for how in ("SIGTERM", "SIGKILL"):
+        if how == "SIGTERM":
+            target.restart()
+        else:
+            target.kill9()
+            target.start()
+        again = java(target.bootstrap, "crash-read", pre)
+        events3 = again.finish()
+        assert_logs(events3, "reread", log, f"after a {how} restart\n{report}\n{again.report()}")
 
 
 def run_tool(bootstrap: str, *args: str) -> list[list[str]]:

@@ -48,7 +48,8 @@ import org.apache.kafka.common.serialization.StringSerializer;
  *
  * <p>Scenarios: {@code interleaved}, {@code fencing}, {@code ctp}
  * (consume-transform-produce), {@code crash-begin} / {@code crash-finish}
- * (the halves around a kill -9 of the broker), {@code open} (a transaction
+ * (the halves around a kill -9 of the broker), {@code crash-read} (that
+ * topic read again, after further restarts), {@code open} (a transaction
  * held open until stdin says {@code commit}).
  */
 public final class Transactions {
@@ -65,7 +66,7 @@ public final class Transactions {
 
     public static void main(String[] args) throws Exception {
         if (args.length < 3) {
-            System.err.println("usage: Transactions BOOTSTRAP interleaved|fencing|ctp|crash-begin|crash-finish|open PREFIX");
+            System.err.println("usage: Transactions BOOTSTRAP interleaved|fencing|ctp|crash-begin|crash-finish|crash-read|open PREFIX");
             System.exit(2);
         }
         Transactions t = new Transactions(args[0], args[2]);
@@ -76,6 +77,7 @@ public final class Transactions {
                 case "ctp" -> t.consumeTransformProduce();
                 case "crash-begin" -> t.crashBegin();
                 case "crash-finish" -> t.crashFinish();
+                case "crash-read" -> t.readBoth(t.topic("crash"), PARTITIONS, "reread");
                 case "open" -> t.open();
                 default -> {
                     System.err.println("unknown scenario " + args[1]);
