@@ -18,7 +18,10 @@ output with read_committed (and compare with read_uncommitted):
 3. (a gregor process only) the broker is killed with SIGKILL while the app
    processes a stream of input and restarted on the same port and data dir;
    the app recovers (a dead app process would be restarted, and said so)
-   and the counts of what the input topic holds are exact.
+   and the counts of what the input topic holds are exact;
+4. the path a fenced Streams thread takes (compat-tests/streams
+   AbortAfterRejectedOffsets): a TxnOffsetCommit rejected for a stale
+   generation, then abortTransaction, then the next transaction.
 
 Environment: GREGOR_STREAMS_TIMEOUT (seconds, default 90) bounds each wait;
 GREGOR_STREAMS_LOG_LEVEL (info) is the app's slf4j level; its log is
@@ -97,6 +100,37 @@ def streams_built(timings):
     timings.append(f"streams build {time.monotonic() - t0:7.1f} s")
     if out.returncode != 0:
         pytest.fail(f"compat-tests/streams build failed:\n{out.stdout}\n{out.stderr}", pytrace=False)
+
+
+def read_all(bootstrap: str, topic: str, isolation: str, partitions: int) -> list:
+    """Every record of topic from the start up to the end (the LSO for
+    read_committed): [(partition, offset, key, value)]."""
+    from confluent_kafka import OFFSET_BEGINNING, KafkaError, TopicPartition
+
+    c = ck_consumer(bootstrap, **{"isolation.level": isolation})
+    c.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(partitions)])
+    got = []
+    eof: set[int] = set()
+    deadline = time.monotonic() + TIMEOUT_S
+    try:
+        while len(eof) < partitions:
+            assert time.monotonic() < deadline, (
+                f"reading {topic} ({isolation}) did not reach the end of partitions "
+                f"{sorted(set(range(partitions)) - eof)} within {TIMEOUT_S:.0f}s ({len(got)} records)"
+            )
+            m = c.poll(0.5)
+            if m is None:
+                continue
+            if m.error():
+                if m.error().code() == KafkaError._PARTITION_EOF:
+                    eof.add(m.partition())
+                    continue
+                raise AssertionError(f"consuming {topic}: {m.error()}")
+            eof.discard(m.partition())
+            got.append((m.partition(), m.offset(), m.key(), m.value()))
+    finally:
+        c.close()
+    return got
 
 
 class App:
@@ -299,33 +333,7 @@ class Scenario:
             uncommitted.close()
 
     def read_all(self, topic: str, isolation: str, partitions: int) -> list:
-        """Every record of topic from the start up to the end (the LSO for
-        read_committed): [(partition, offset, key, value)]."""
-        from confluent_kafka import KafkaError
-
-        c = self._assigned(topic, isolation, partitions)
-        got = []
-        eof: set[int] = set()
-        deadline = time.monotonic() + TIMEOUT_S
-        try:
-            while len(eof) < partitions:
-                assert time.monotonic() < deadline, (
-                    f"reading {topic} ({isolation}) did not reach the end of partitions "
-                    f"{sorted(set(range(partitions)) - eof)} within {TIMEOUT_S:.0f}s ({len(got)} records)"
-                )
-                m = c.poll(0.5)
-                if m is None:
-                    continue
-                if m.error():
-                    if m.error().code() == KafkaError._PARTITION_EOF:
-                        eof.add(m.partition())
-                        continue
-                    raise AssertionError(f"consuming {topic}: {m.error()}")
-                eof.discard(m.partition())
-                got.append((m.partition(), m.offset(), m.key(), m.value()))
-        finally:
-            c.close()
-        return got
+        return read_all(self.bootstrap, topic, isolation, partitions)
 
     def check_final(self, want: Counter, *, clean: bool) -> None:
         """After every app has stopped: the whole committed output, read
@@ -536,3 +544,38 @@ def test_word_count_broker_kill9(eos_broker, scenario_factory, tmp_path):
     print(f"app output across the crash: {app.lines}")
     app.stop()
     s.check_final(want, clean=False)
+
+
+def test_abort_after_rejected_txn_offset_commit(eos_broker, streams_built):
+    """What a Streams thread does when its group moved on under it (as after
+    a broker restart): TxnOffsetCommit with a stale generation is rejected
+    (ILLEGAL_GENERATION), then the transaction, which holds nothing else
+    under transaction version 2, is aborted, and the producer goes on.
+    Kafka 4.3.1 answers that EndTxn(abort) with NONE and a bumped epoch; an
+    error there turns the Streams producer fatal."""
+    bootstrap = eos_broker.bootstrap
+    topic = unique_topic("abort-probe")
+    ck_create_topic(bootstrap, topic, 1)
+    # the client's view of every transactional request and response
+    tm = "org.apache.kafka.clients.producer.internals.TransactionManager"
+    env = dict(os.environ, JAVA_OPTS=f"-Xmx128m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Dorg.slf4j.simpleLogger.log.{tm}=trace")
+    cmd = ["bash", str(RUN_SH), "abort-probe", bootstrap, topic, unique_topic("g"), unique_topic("tx")]
+    try:
+        out = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=TIMEOUT_S * 2, env=env)
+    except subprocess.TimeoutExpired as e:
+        raise AssertionError(f"abort-probe did not finish within {TIMEOUT_S * 2:.0f}s\n{e.stdout}\n{e.stderr}") from None
+    log = "\n".join(
+        l for l in out.stderr.splitlines() if "Received transactional response" in l or "Transiting" in l
+    )
+    ctx = f"\nstdout:\n{out.stdout}\ntransactional responses and transitions:\n{log}"
+    assert out.returncode == 0, f"abort-probe exited with {out.returncode}{ctx}\n{out.stderr[-5000:]}"
+    got = dict(l.split(" ", 1) for l in out.stdout.splitlines() if " " in l)
+    assert got.get("COMMIT1") == "ok", ctx
+    assert got.get("OFFSETS", "").startswith("CommitFailedException"), (
+        f"TxnOffsetCommit with a stale generation: {got.get('OFFSETS')!r}, expected ILLEGAL_GENERATION{ctx}"
+    )
+    assert got.get("ABORT") == "ok", f"abortTransaction after the rejected offsets: {got.get('ABORT')!r}{ctx}"
+    assert got.get("COMMIT2") == "ok", f"the next transaction: {got.get('COMMIT2')!r}{ctx}"
+    for isolation in ("read_committed", "read_uncommitted"):
+        values = [v for _p, _o, _k, v in read_all(bootstrap, topic, isolation, 1)]
+        assert values == [b"committed-1", b"committed-2"], f"{isolation}: {values}{ctx}"
