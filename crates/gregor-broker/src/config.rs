@@ -72,6 +72,10 @@ pub struct BrokerConfig {
     /// `transaction.remove.expired.transaction.cleanup.interval.ms`.
     /// Default 3600000.
     pub transaction_remove_expired_transaction_cleanup_interval_ms: u64,
+    /// `gregor.test.txn.crash.at`: a test hook. The process aborts (as if
+    /// killed -9) when an end of a transaction reaches this step:
+    /// `prepared`, `first-marker`, `marked` or `completed`. Unset in use.
+    pub test_txn_crash_at: Option<String>,
     /// `log.flush.interval.ms`: the longest acks=0/1 data waits for an fsync.
     /// Kafka leaves flushing to the OS; Gregor default 1000.
     pub log_flush_interval_ms: u64,
@@ -130,6 +134,7 @@ impl Default for BrokerConfig {
             transactional_id_expiration_ms: 604_800_000,
             transaction_abort_timed_out_transaction_cleanup_interval_ms: 10_000,
             transaction_remove_expired_transaction_cleanup_interval_ms: 3_600_000,
+            test_txn_crash_at: None,
             log_flush_interval_ms: 1000,
             log_message_timestamp_type: "CreateTime".into(),
             max_connections: 10_000,
@@ -244,6 +249,15 @@ impl BrokerConfig {
             }
             "log.flush.interval.ms" => self.log_flush_interval_ms = parse(key, value)?,
             "producer.id.expiration.ms" => self.producer_id_expiration_ms = parse(key, value)?,
+            "gregor.test.txn.crash.at" => {
+                let v = value.trim();
+                if !["prepared", "first-marker", "marked", "completed"].contains(&v) {
+                    return Err(invalid(
+                        "expected prepared, first-marker, marked or completed",
+                    ));
+                }
+                self.test_txn_crash_at = Some(v.to_string());
+            }
             "transaction.max.timeout.ms" => self.transaction_max_timeout_ms = parse(key, value)?,
             "transactional.id.expiration.ms" => {
                 self.transactional_id_expiration_ms = parse(key, value)?

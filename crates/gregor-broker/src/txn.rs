@@ -99,6 +99,7 @@ fn marker_options(b: &Broker, topic: &str) -> AppendOptions {
 /// producer id and epoch after it.
 pub async fn finish(b: &Broker, plan: &EndPlan) -> Result<(i64, i16), ResponseError> {
     durable(b).await?;
+    crash_point(b, "prepared");
     let store = b.store();
     let now = now_ms();
     let mut appends = Vec::with_capacity(plan.partitions.len());
@@ -118,7 +119,7 @@ pub async fn finish(b: &Broker, plan: &EndPlan) -> Result<(i64, i16), ResponseEr
     }
     for (topic, p, done) in appends {
         match done.await {
-            Ok(_) => {}
+            Ok(_) => crash_point(b, "first-marker"),
             // The partition saw a newer epoch of this producer: a later
             // incarnation already closed what this marker would.
             Err(StorageError::InvalidProducerEpoch { .. }) => {
@@ -130,6 +131,7 @@ pub async fn finish(b: &Broker, plan: &EndPlan) -> Result<(i64, i16), ResponseEr
             }
         }
     }
+    crash_point(b, "marked");
     let ids = {
         let mut c = b.txns().lock();
         let released = c.complete(plan, now_ms());
@@ -147,7 +149,18 @@ pub async fn finish(b: &Broker, plan: &EndPlan) -> Result<(i64, i16), ResponseEr
         ids
     };
     durable(b).await?;
+    crash_point(b, "completed");
     Ok(ids)
+}
+
+/// The `gregor.test.txn.crash.at` hook: dies like a kill -9 (no flush, no
+/// clean close) at the named step, so tests can check what a restart
+/// makes of every step of an end.
+fn crash_point(b: &Broker, step: &str) {
+    if b.config().test_txn_crash_at.as_deref() == Some(step) {
+        tracing::error!(step, "gregor.test.txn.crash.at: aborting the process");
+        std::process::abort();
+    }
 }
 
 fn by_group(pending: Vec<PendingOffset>, now: i64) -> Vec<(String, Vec<CommittedOffset>)> {
