@@ -16,7 +16,8 @@ output with read_committed (and compare with read_uncommitted):
    same state dir, then on an empty one (the store is restored from the
    changelog), with more input each time;
 3. (a gregor process only) the broker is killed with SIGKILL while the app
-   processes a stream of input and restarted on the same port and data dir;
+   processes a stream of input, with one of its transactions open on the
+   output, and restarted on the same port and data dir;
    the app recovers (a dead app process would be restarted, and said so)
    and the counts of what the input topic holds are exact;
 4. the path a fenced Streams thread takes (compat-tests/streams
