@@ -2,7 +2,7 @@
 //! binary fills it from a TOML file, `GREGOR_*` environment variables and
 //! flags, in that order, all through [`BrokerConfig::set`].
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -110,7 +110,49 @@ pub struct BrokerConfig {
     /// Keys set explicitly (by file, env or flag): DescribeConfigs reports
     /// them as STATIC_BROKER_CONFIG rather than DEFAULT_CONFIG.
     pub explicit: BTreeSet<String>,
+    /// Broker-level defaults of topic configs with no field of their own
+    /// (`log.segment.bytes`, `log.cleanup.policy`, `log.cleaner.*`, ...),
+    /// by their broker name.
+    pub log_defaults: BTreeMap<String, String>,
 }
+
+/// Dynamic broker configs: for this broker, and the cluster-wide default
+/// (the `<default>` entity), as Kafka keeps them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DynamicConfigs {
+    /// For this broker id.
+    pub node: BTreeMap<String, String>,
+    /// Cluster default.
+    pub default: BTreeMap<String, String>,
+}
+
+/// Broker configs Kafka lets `kafka-configs.sh` change on a running
+/// broker (KIP-226's dynamic log and broker configs that Gregor honours),
+/// for this broker and as the cluster default.
+pub const DYNAMIC_BROKER_CONFIGS: &[&str] = &[
+    "auto.create.topics.enable",
+    "compression.type",
+    "log.cleaner.delete.retention.ms",
+    "log.cleaner.max.compaction.lag.ms",
+    "log.cleaner.min.cleanable.ratio",
+    "log.cleaner.min.compaction.lag.ms",
+    "log.cleanup.policy",
+    "log.flush.interval.messages",
+    "log.flush.interval.ms",
+    "log.index.interval.bytes",
+    "log.message.timestamp.after.max.ms",
+    "log.message.timestamp.before.max.ms",
+    "log.message.timestamp.type",
+    "log.retention.bytes",
+    "log.retention.ms",
+    "log.roll.ms",
+    "log.segment.bytes",
+    "log.segment.delete.delay.ms",
+    "message.max.bytes",
+    "min.insync.replicas",
+    "num.partitions",
+    "unclean.leader.election.enable",
+];
 
 impl Default for BrokerConfig {
     fn default() -> Self {
@@ -146,6 +188,7 @@ impl Default for BrokerConfig {
             group_min_session_timeout_ms: 6000,
             group_max_session_timeout_ms: 1_800_000,
             explicit: BTreeSet::new(),
+            log_defaults: BTreeMap::new(),
         }
     }
 }
@@ -311,7 +354,19 @@ impl BrokerConfig {
             "group.max.session.timeout.ms" => {
                 self.group_max_session_timeout_ms = parse(key, value)?
             }
-            _ => return Ok(Applied::Unknown),
+            _ => {
+                // A broker default of a topic config with no field of its
+                // own: typed and checked as the topic config is.
+                let Some(def) = crate::topics::TOPIC_CONFIGS
+                    .iter()
+                    .find(|d| d.broker_synonym == Some(key))
+                else {
+                    return Ok(Applied::Unknown);
+                };
+                crate::topics::validate_config(def.name, Some(value)).map_err(|e| invalid(&e))?;
+                self.log_defaults
+                    .insert(key.to_string(), value.trim().to_string());
+            }
         }
         self.explicit.insert(key.to_string());
         Ok(Applied::Set)
@@ -320,7 +375,7 @@ impl BrokerConfig {
     /// Broker properties reported by DescribeConfigs, as Kafka names and
     /// formats them.
     pub fn describe(&self) -> Vec<(&'static str, String)> {
-        vec![
+        let mut v = vec![
             (
                 "advertised.listeners",
                 format!("PLAINTEXT://{}", self.advertised_or_listen()),
@@ -405,7 +460,17 @@ impl BrokerConfig {
                 "socket.request.max.bytes",
                 self.socket_request_max_bytes.to_string(),
             ),
-        ]
+        ];
+        // Broker defaults of topic configs (`log.segment.bytes`, ...).
+        for d in crate::topics::TOPIC_CONFIGS {
+            if let Some(syn) = d.broker_synonym {
+                if !v.iter().any(|(n, _)| *n == syn) {
+                    v.push((syn, crate::topics::broker_default(self, d)));
+                }
+            }
+        }
+        v.sort_by_key(|(n, _)| *n);
+        v
     }
 
     /// The `host:port` clients are told to connect to.

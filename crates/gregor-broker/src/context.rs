@@ -1,6 +1,6 @@
 //! The state every handler shares: configuration and store. Cheap to clone.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use gregor_protocol::inflate;
@@ -8,7 +8,7 @@ use gregor_storage::{PartitionLog, StorageError, Store, TopicMeta};
 use tokio::sync::Semaphore;
 
 use crate::budget::Budget;
-use crate::config::BrokerConfig;
+use crate::config::{BrokerConfig, ConfigError, DynamicConfigs};
 use crate::coordinator::txn::TxnConfig;
 use crate::coordinator::{Coordinator, GroupConfig};
 use crate::topics;
@@ -22,7 +22,13 @@ pub struct Broker {
 }
 
 struct Shared {
-    config: BrokerConfig,
+    /// From flags, environment and file: what a restart starts from.
+    static_config: BrokerConfig,
+    /// The static config with the dynamic broker configs applied
+    /// (IncrementalAlterConfigs / AlterConfigs on the broker); swapped as a
+    /// whole when they change, so a reader sees one consistent version.
+    config: RwLock<Arc<BrokerConfig>>,
+    dynamic: Mutex<DynamicConfigs>,
     store: Arc<Store>,
     /// `queued.max.request.bytes`.
     memory: Budget,
@@ -38,9 +44,56 @@ struct Shared {
 impl std::fmt::Debug for Broker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Broker")
-            .field("node_id", &self.inner.config.node_id)
+            .field("node_id", &self.inner.static_config.node_id)
             .finish()
     }
+}
+
+/// Store key of the dynamic broker configs.
+const DYNAMIC_KEY: &str = "dynamic.broker.configs";
+/// Store key of the generated cluster id.
+const CLUSTER_ID_KEY: &str = "cluster.id";
+
+/// The static config with `d` applied (default first, then this broker's);
+/// `explicit` stays the static one, so sources can tell them apart.
+fn layered(base: &BrokerConfig, d: &DynamicConfigs) -> Result<BrokerConfig, ConfigError> {
+    let mut c = base.clone();
+    for (k, v) in d.default.iter().chain(d.node.iter()) {
+        c.set(k, v)?;
+    }
+    c.explicit.clone_from(&base.explicit);
+    Ok(c)
+}
+
+/// A Kafka cluster id: 16 random bytes in URL-safe base64 without padding
+/// (22 characters), as `kafka-storage.sh random-uuid` prints.
+fn random_cluster_id() -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let bytes = uuid::Uuid::new_v4().into_bytes();
+    let mut bits: u32 = 0;
+    let mut n = 0;
+    let mut out = String::with_capacity(22);
+    for b in bytes {
+        bits = (bits << 8) | u32::from(b);
+        n += 8;
+        while n >= 6 {
+            n -= 6;
+            out.push(char::from(ALPHABET[((bits >> n) & 63) as usize]));
+        }
+    }
+    if n > 0 {
+        out.push(char::from(ALPHABET[((bits << (6 - n)) & 63) as usize]));
+    }
+    out
+}
+
+/// Why dynamic broker configs were refused.
+#[derive(Debug)]
+pub enum DynamicError {
+    /// A value does not parse or is out of range.
+    Invalid(ConfigError),
+    /// The store refused.
+    Storage(StorageError),
 }
 
 /// Why a topic could not be created.
@@ -55,7 +108,31 @@ pub enum CreateError {
 impl Broker {
     /// Builds the shared state. `config.listen` must be the bound address
     /// (the real port when 0 was asked for).
-    pub fn new(config: BrokerConfig, store: Arc<Store>) -> Broker {
+    pub fn new(mut config: BrokerConfig, store: Arc<Store>) -> Broker {
+        // A cluster id made at first start and kept, unless configured.
+        if !config.explicit.contains("cluster.id") {
+            match store.meta_value(CLUSTER_ID_KEY) {
+                Ok(Some(v)) => config.cluster_id = String::from_utf8_lossy(&v).into_owned(),
+                _ => {
+                    let id = random_cluster_id();
+                    if let Err(e) = store.set_meta_value(CLUSTER_ID_KEY, Some(id.as_bytes())) {
+                        tracing::warn!(cause = %e, "cannot store the cluster id");
+                    }
+                    config.cluster_id = id;
+                }
+            }
+        }
+        let dynamic: DynamicConfigs = match store.meta_value(DYNAMIC_KEY) {
+            Ok(Some(v)) => serde_json::from_slice(&v).unwrap_or_else(|e| {
+                tracing::warn!(cause = %e, "unreadable dynamic broker configs ignored");
+                DynamicConfigs::default()
+            }),
+            _ => DynamicConfigs::default(),
+        };
+        let effective = layered(&config, &dynamic).unwrap_or_else(|e| {
+            tracing::warn!(cause = %e, "stored dynamic broker configs no longer apply; ignored");
+            config.clone()
+        });
         let adv = config.advertised_or_listen();
         let (host, port) = match adv.rsplit_once(':') {
             Some((h, p)) => (
@@ -82,7 +159,9 @@ impl Broker {
         ));
         Broker {
             inner: Arc::new(Shared {
-                config,
+                static_config: config,
+                config: RwLock::new(Arc::new(effective)),
+                dynamic: Mutex::new(dynamic),
                 store,
                 memory,
                 inflate_slots,
@@ -94,9 +173,45 @@ impl Broker {
         }
     }
 
-    /// The configuration.
-    pub fn config(&self) -> &BrokerConfig {
-        &self.inner.config
+    /// The configuration in force: static, with the dynamic broker configs.
+    pub fn config(&self) -> Arc<BrokerConfig> {
+        Arc::clone(&self.inner.config.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// The configuration the broker was started with.
+    pub fn static_config(&self) -> &BrokerConfig {
+        &self.inner.static_config
+    }
+
+    /// The dynamic broker configs.
+    pub fn dynamic_configs(&self) -> DynamicConfigs {
+        self.inner
+            .dynamic
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Replaces the dynamic broker configs: checked by applying them,
+    /// stored (durable at the next flush), then in force at once.
+    /// `validate_only` checks without changing anything.
+    pub fn set_dynamic_configs(
+        &self,
+        next: DynamicConfigs,
+        validate_only: bool,
+    ) -> Result<(), DynamicError> {
+        let mut cur = self.inner.dynamic.lock().unwrap_or_else(|e| e.into_inner());
+        let effective = layered(&self.inner.static_config, &next).map_err(DynamicError::Invalid)?;
+        if validate_only {
+            return Ok(());
+        }
+        let json = serde_json::to_vec(&next).unwrap_or_default();
+        self.store()
+            .set_meta_value(DYNAMIC_KEY, Some(&json))
+            .map_err(DynamicError::Storage)?;
+        *cur = next;
+        *self.inner.config.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(effective);
+        Ok(())
     }
     /// The store.
     pub fn store(&self) -> &Arc<Store> {
@@ -129,7 +244,7 @@ impl Broker {
         topic_configs: &std::collections::BTreeMap<String, String>,
     ) -> usize {
         let max = topics::effective_i64(
-            self.config(),
+            &self.config(),
             topic_configs,
             "max.message.bytes",
             i64::from(self.config().message_max_bytes),
@@ -147,7 +262,7 @@ impl Broker {
     }
     /// This node's id.
     pub fn node_id(&self) -> i32 {
-        self.inner.config.node_id
+        self.inner.static_config.node_id
     }
     /// Host clients connect to.
     pub fn host(&self) -> &str {

@@ -14,6 +14,7 @@
     clippy::cast_sign_loss
 )]
 
+pub mod alter;
 pub mod budget;
 pub mod config;
 pub mod connection;

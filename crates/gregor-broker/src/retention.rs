@@ -31,8 +31,8 @@ pub fn enforce_once(b: &Broker) -> u64 {
     let now = now_ms();
     let expiry = b.config().producer_id_expiration_ms;
     for meta in b.store().topics() {
-        let ms = topics::effective_i64(b.config(), &meta.configs, "retention.ms", -1);
-        let bytes = topics::effective_i64(b.config(), &meta.configs, "retention.bytes", -1);
+        let ms = topics::effective_i64(&b.config(), &meta.configs, "retention.ms", -1);
+        let bytes = topics::effective_i64(&b.config(), &meta.configs, "retention.bytes", -1);
         for p in 0..meta.partitions {
             let Some(log) = b.store().partition(&meta.name, p) else {
                 continue;

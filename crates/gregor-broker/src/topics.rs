@@ -278,7 +278,11 @@ pub fn broker_default(cfg: &BrokerConfig, d: &TopicConfigDef) -> String {
         "message.timestamp.type" => cfg.log_message_timestamp_type.clone(),
         "retention.bytes" => cfg.log_retention_bytes.to_string(),
         "retention.ms" => cfg.log_retention_ms.to_string(),
-        _ => d.default.to_string(),
+        _ => d
+            .broker_synonym
+            .and_then(|syn| cfg.log_defaults.get(syn))
+            .cloned()
+            .unwrap_or_else(|| d.default.to_string()),
     }
 }
 
@@ -380,6 +384,10 @@ mod tests {
 pub mod source {
     /// A topic override.
     pub const DYNAMIC_TOPIC_CONFIG: i8 = 1;
+    /// Set on this broker at runtime.
+    pub const DYNAMIC_BROKER_CONFIG: i8 = 2;
+    /// Set as the cluster default at runtime.
+    pub const DYNAMIC_DEFAULT_BROKER_CONFIG: i8 = 3;
     /// Set in the broker's configuration.
     pub const STATIC_BROKER_CONFIG: i8 = 4;
     /// Kafka's default.
@@ -402,9 +410,12 @@ pub struct ConfigEntry {
     pub synonyms: Vec<(String, String, i8)>,
 }
 
-/// Every topic config with its effective value and source.
+/// Every topic config with its effective value and source: the topic's
+/// override, then the broker's dynamic, dynamic default and static
+/// settings of its broker synonym, then Kafka's default.
 pub fn topic_config_entries(
     cfg: &BrokerConfig,
+    dynamic: &crate::config::DynamicConfigs,
     overrides: &BTreeMap<String, String>,
 ) -> Vec<ConfigEntry> {
     TOPIC_CONFIGS
@@ -415,6 +426,16 @@ pub fn topic_config_entries(
                 synonyms.push((d.name.to_string(), v.clone(), source::DYNAMIC_TOPIC_CONFIG));
             }
             if let Some(syn) = d.broker_synonym {
+                if let Some(v) = dynamic.node.get(syn) {
+                    synonyms.push((syn.to_string(), v.clone(), source::DYNAMIC_BROKER_CONFIG));
+                }
+                if let Some(v) = dynamic.default.get(syn) {
+                    synonyms.push((
+                        syn.to_string(),
+                        v.clone(),
+                        source::DYNAMIC_DEFAULT_BROKER_CONFIG,
+                    ));
+                }
                 if cfg.explicit.contains(syn) {
                     synonyms.push((
                         syn.to_string(),

@@ -83,14 +83,14 @@ fn marker_options(b: &Broker, topic: &str) -> AppendOptions {
         .topic(topic)
         .map(|m| m.configs)
         .unwrap_or_default();
-    let log_append = topics::effective(b.config(), &configs, "message.timestamp.type")
+    let log_append = topics::effective(&b.config(), &configs, "message.timestamp.type")
         .is_some_and(|v| v == "LogAppendTime");
-    let segment_bytes = topics::effective_i64(b.config(), &configs, "segment.bytes", 1 << 30);
+    let segment_bytes = topics::effective_i64(&b.config(), &configs, "segment.bytes", 1 << 30);
     AppendOptions {
         log_append_time_ms: log_append.then(now_ms),
         leader_epoch: 0,
         segment_bytes: u64::try_from(segment_bytes).unwrap_or(1 << 30).max(1),
-        segment_ms: topics::effective_i64(b.config(), &configs, "segment.ms", 604_800_000),
+        segment_ms: topics::effective_i64(&b.config(), &configs, "segment.ms", 604_800_000),
     }
 }
 

@@ -173,6 +173,46 @@ fn table() -> Vec<Row> {
             None,
         ),
         (
+            ApiKey::IncrementalAlterConfigs,
+            codec::<IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse>(),
+            None,
+        ),
+        (
+            ApiKey::AlterConfigs,
+            codec::<AlterConfigsRequest, AlterConfigsResponse>(),
+            None,
+        ),
+        (
+            ApiKey::CreatePartitions,
+            codec::<CreatePartitionsRequest, CreatePartitionsResponse>(),
+            None,
+        ),
+        (
+            ApiKey::DeleteRecords,
+            codec::<DeleteRecordsRequest, DeleteRecordsResponse>(),
+            None,
+        ),
+        (
+            ApiKey::DescribeLogDirs,
+            codec::<DescribeLogDirsRequest, DescribeLogDirsResponse>(),
+            None,
+        ),
+        (
+            ApiKey::ElectLeaders,
+            codec::<ElectLeadersRequest, ElectLeadersResponse>(),
+            None,
+        ),
+        (
+            ApiKey::ListPartitionReassignments,
+            codec::<ListPartitionReassignmentsRequest, ListPartitionReassignmentsResponse>(),
+            None,
+        ),
+        (
+            ApiKey::AlterPartitionReassignments,
+            codec::<AlterPartitionReassignmentsRequest, AlterPartitionReassignmentsResponse>(),
+            None,
+        ),
+        (
             ApiKey::ListTransactions,
             codec::<ListTransactionsRequest, ListTransactionsResponse>(),
             None,

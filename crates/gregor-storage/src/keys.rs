@@ -17,6 +17,7 @@
 //! | `M` | `c` counter name                      | counter i64                             |
 //! | `M` | `v`                                   | on-disk format version                  |
 //! | `M` | `k`                                   | present while the store is cleanly closed |
+//! | `M` | `x` name                              | broker values: cluster id, dynamic broker configs (JSON) |
 //! | `O` | len u16, group, len u16, topic, partition (sign-flipped u32) | committed offset |
 //! | `D` | log id u32                            | directory of a deleted partition, awaiting purge |
 //!
@@ -62,6 +63,16 @@ pub const PARTITION_TAGS: [u8; 5] = [CHECKPOINT, INDEX, TIME, PRODUCER, ABORTED]
 pub const FORMAT_VERSION: &[u8] = b"2";
 /// Format 1: batches in sled.
 pub const FORMAT_V1: &[u8] = b"1";
+
+/// `M x <name>`: a named value of the broker's (cluster id, dynamic
+/// broker configs).
+pub fn meta_value_key(name: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(2 + name.len());
+    k.push(META);
+    k.push(b'x');
+    k.extend_from_slice(name.as_bytes());
+    k
+}
 
 /// `Y <id>`: one transactional id's coordinator state.
 pub fn txn_key(id: &str) -> Vec<u8> {

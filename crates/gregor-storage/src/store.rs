@@ -430,6 +430,113 @@ impl Store {
         Ok(topic_meta)
     }
 
+    fn write_topic_record(
+        &self,
+        meta: &TopicMeta,
+        logs: &[u32],
+        next_lid: Option<u32>,
+    ) -> Result<()> {
+        let record = TopicRecord {
+            name: meta.name.clone(),
+            id: meta.id.to_string(),
+            partitions: meta.partitions,
+            configs: meta.configs.clone(),
+            logs: logs.to_vec(),
+        };
+        let json = serde_json::to_vec(&record).map_err(|e| StorageError::Engine(e.to_string()))?;
+        let mut wb = WriteBatch::default();
+        wb.put(keys::topic_key(&meta.name), json);
+        if let Some(next) = next_lid {
+            wb.put(
+                keys::counter_key(LOG_ID_COUNTER),
+                i64::from(next).to_be_bytes().to_vec(),
+            );
+        }
+        self.shared.engine.write(wb)?;
+        self.shared.mark_dirty();
+        Ok(())
+    }
+
+    /// Replaces a topic's config overrides (IncrementalAlterConfigs,
+    /// AlterConfigs). Durable at the next [`Store::sync`]; every reader of
+    /// [`Store::topic`] sees them at once.
+    pub fn set_topic_configs(
+        &self,
+        name: &str,
+        configs: BTreeMap<String, String>,
+    ) -> Result<TopicMeta> {
+        self.shared.check_writable()?;
+        let _meta = lock(&self.meta);
+        let mut topics = self.topics_write();
+        let entry = topics.get_mut(name).ok_or(StorageError::UnknownTopic)?;
+        let mut next = entry.meta.clone();
+        next.configs = configs;
+        let logs: Vec<u32> = entry.parts.iter().map(|p| p.lid()).collect();
+        self.write_topic_record(&next, &logs, None)?;
+        entry.meta = next.clone();
+        Ok(next)
+    }
+
+    /// Raises a topic's partition count (CreatePartitions): new, empty
+    /// partitions with fresh log ids. `InvalidPartitions` unless `count` is
+    /// larger than the current count. Durable at the next [`Store::sync`].
+    pub fn add_partitions(&self, name: &str, count: i32) -> Result<TopicMeta> {
+        self.shared.check_writable()?;
+        let mut meta = lock(&self.meta);
+        let mut topics = self.topics_write();
+        let entry = topics.get_mut(name).ok_or(StorageError::UnknownTopic)?;
+        if count <= entry.meta.partitions {
+            return Err(StorageError::InvalidPartitions(count));
+        }
+        let add = u32::try_from(count - entry.meta.partitions).unwrap_or(0);
+        let first = meta.next_lid;
+        let next_lid = first
+            .checked_add(add)
+            .ok_or_else(|| StorageError::Engine("partition ids exhausted".into()))?;
+        let mut next = entry.meta.clone();
+        next.partitions = count;
+        let mut logs: Vec<u32> = entry.parts.iter().map(|p| p.lid()).collect();
+        logs.extend(first..next_lid);
+        self.write_topic_record(&next, &logs, Some(next_lid))?;
+        meta.next_lid = next_lid;
+        for (i, lid) in (first..next_lid).enumerate() {
+            let index = entry.meta.partitions + i32::try_from(i).unwrap_or(i32::MAX);
+            entry.parts.push(PartitionLog::create(
+                Arc::clone(&self.shared),
+                name,
+                index,
+                lid,
+                partition_dir(&self.shared.root, name, &next.id, index),
+            ));
+        }
+        entry.meta = next.clone();
+        Ok(next)
+    }
+
+    /// A small named value of the broker's own (cluster id, dynamic broker
+    /// configs), under `M x <name>`.
+    pub fn meta_value(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self
+            .shared
+            .engine
+            .get(&keys::meta_value_key(name))?
+            .map(|v| v.to_vec()))
+    }
+
+    /// Writes (or with `None` removes) a named value; durable at the next
+    /// [`Store::sync`].
+    pub fn set_meta_value(&self, name: &str, value: Option<&[u8]>) -> Result<()> {
+        self.shared.check_writable()?;
+        let mut wb = WriteBatch::default();
+        match value {
+            Some(v) => wb.put(keys::meta_value_key(name), v.to_vec()),
+            None => wb.delete(keys::meta_value_key(name)),
+        }
+        self.shared.engine.write(wb)?;
+        self.shared.mark_dirty();
+        Ok(())
+    }
+
     /// Deletes a topic (`UnknownTopic` if there is none). The name is free
     /// at once and a recreated topic starts empty at offset 0 in new
     /// directories; the old data is purged in the background. Durable at

@@ -50,15 +50,19 @@ pub fn handle(b: &Broker, req: CreateTopicsRequest, version: i16) -> CreateTopic
                 Ok((id, partitions, configs)) => {
                     let mut r = result.with_topic_id(id).with_error_code(0);
                     if version >= 5 {
-                        let entries = topics::topic_config_entries(b.config(), &configs)
-                            .into_iter()
-                            .map(|e| {
-                                CreatableTopicConfigs::default()
-                                    .with_name(str_bytes(e.name))
-                                    .with_value(Some(str_bytes(&e.value)))
-                                    .with_config_source(e.source)
-                            })
-                            .collect();
+                        let entries = topics::topic_config_entries(
+                            b.static_config(),
+                            &b.dynamic_configs(),
+                            &configs,
+                        )
+                        .into_iter()
+                        .map(|e| {
+                            CreatableTopicConfigs::default()
+                                .with_name(str_bytes(e.name))
+                                .with_value(Some(str_bytes(&e.value)))
+                                .with_config_source(e.source)
+                        })
+                        .collect();
                         r = r
                             .with_num_partitions(partitions)
                             .with_replication_factor(1)

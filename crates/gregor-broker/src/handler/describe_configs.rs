@@ -6,7 +6,10 @@ use kafka_protocol::messages::describe_configs_response::{
 };
 use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
 
+use std::collections::BTreeMap;
+
 use super::str_bytes;
+use crate::config::DYNAMIC_BROKER_CONFIGS;
 use crate::context::Broker;
 use crate::topics::{self, source, ConfigType};
 use kafka_protocol::ResponseError;
@@ -29,7 +32,11 @@ pub fn handle(b: &Broker, req: DescribeConfigsRequest, version: i16) -> Describe
             };
             let entries: Vec<topics::ConfigEntry> = match res.resource_type {
                 TOPIC => match b.store().topic(&res.resource_name) {
-                    Some(meta) => topics::topic_config_entries(b.config(), &meta.configs),
+                    Some(meta) => topics::topic_config_entries(
+                        b.static_config(),
+                        &b.dynamic_configs(),
+                        &meta.configs,
+                    ),
                     None => {
                         return base
                             .with_error_code(ResponseError::UnknownTopicOrPartition.code())
@@ -51,11 +58,14 @@ pub fn handle(b: &Broker, req: DescribeConfigsRequest, version: i16) -> Describe
                         .with_error_message(Some(str_bytes("Unsupported resource")));
                 }
             };
-            let read_only = res.resource_type == BROKER;
+            let is_broker = res.resource_type == BROKER;
             let configs = entries
                 .into_iter()
                 .filter(|e| wanted(e.name))
                 .map(|e| {
+                    // Broker configs are read-only unless Kafka lets them
+                    // change at runtime.
+                    let read_only = is_broker && !DYNAMIC_BROKER_CONFIGS.contains(&e.name);
                     let mut r = DescribeConfigsResourceResult::default()
                         .with_name(str_bytes(e.name))
                         .with_value(Some(str_bytes(&e.value)))
@@ -88,15 +98,35 @@ pub fn handle(b: &Broker, req: DescribeConfigsRequest, version: i16) -> Describe
 }
 
 fn broker_entries(b: &Broker) -> Vec<topics::ConfigEntry> {
-    let cfg = b.config();
-    cfg.describe()
+    let effective = b.config();
+    let st = b.static_config();
+    let dynamic = b.dynamic_configs();
+    let static_values: BTreeMap<&str, String> = st.describe().into_iter().collect();
+    effective
+        .describe()
         .into_iter()
         .map(|(name, value)| {
-            let src = if cfg.explicit.contains(name) {
+            let mut synonyms = Vec::new();
+            if let Some(v) = dynamic.node.get(name) {
+                synonyms.push((name.to_string(), v.clone(), source::DYNAMIC_BROKER_CONFIG));
+            }
+            if let Some(v) = dynamic.default.get(name) {
+                synonyms.push((
+                    name.to_string(),
+                    v.clone(),
+                    source::DYNAMIC_DEFAULT_BROKER_CONFIG,
+                ));
+            }
+            let sv = static_values
+                .get(name)
+                .cloned()
+                .unwrap_or_else(|| value.clone());
+            let src = if st.explicit.contains(name) {
                 source::STATIC_BROKER_CONFIG
             } else {
                 source::DEFAULT_CONFIG
             };
+            synonyms.push((name.to_string(), sv, src));
             let kind = if value == "true" || value == "false" {
                 ConfigType::Boolean
             } else if value.parse::<i64>().is_ok() {
@@ -106,10 +136,10 @@ fn broker_entries(b: &Broker) -> Vec<topics::ConfigEntry> {
             };
             topics::ConfigEntry {
                 name,
-                value: value.clone(),
-                source: src,
+                value,
+                source: synonyms[0].2,
                 kind,
-                synonyms: vec![(name.to_string(), value, src)],
+                synonyms,
             }
         })
         .collect()

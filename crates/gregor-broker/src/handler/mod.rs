@@ -19,24 +19,32 @@ use kafka_protocol::ResponseError;
 
 mod add_offsets_to_txn;
 mod add_partitions_to_txn;
+mod alter_configs;
+mod alter_partition_reassignments;
 mod api_versions;
+mod create_partitions;
 mod create_topics;
 mod delete_groups;
+mod delete_records;
 mod delete_topics;
 mod describe_cluster;
 mod describe_configs;
 mod describe_groups;
+mod describe_log_dirs;
 mod describe_producers;
 mod describe_transactions;
+mod elect_leaders;
 mod end_txn;
 mod fetch;
 mod find_coordinator;
 mod heartbeat;
+mod incremental_alter_configs;
 mod init_producer_id;
 mod join_group;
 mod leave_group;
 mod list_groups;
 mod list_offsets;
+mod list_partition_reassignments;
 mod list_transactions;
 mod metadata;
 mod offset_commit;
@@ -141,6 +149,18 @@ async fn route(b: &Broker, ctx: Ctx, client_id: &str, body: RequestKind) -> Hand
         }
         RequestKind::CreateTopics(r) => durable(b, create_topics::handle(b, r, v).into()),
         RequestKind::DeleteTopics(r) => durable(b, delete_topics::handle(b, r, v).into()),
+        RequestKind::IncrementalAlterConfigs(r) => incremental_alter_configs::handle(b, r, v),
+        RequestKind::AlterConfigs(r) => alter_configs::handle(b, r, v),
+        RequestKind::DeleteRecords(r) => delete_records::handle(b, r, v),
+        RequestKind::DescribeLogDirs(r) => now(describe_log_dirs::handle(b, r, v).into()),
+        RequestKind::ElectLeaders(r) => now(elect_leaders::handle(b, r, v).into()),
+        RequestKind::ListPartitionReassignments(r) => {
+            now(list_partition_reassignments::handle(b, r, v).into())
+        }
+        RequestKind::AlterPartitionReassignments(r) => {
+            now(alter_partition_reassignments::handle(b, r, v).into())
+        }
+        RequestKind::CreatePartitions(r) => create_partitions::handle(b, r, v),
         RequestKind::InitProducerId(r) => init_producer_id::handle(b, r, v),
         RequestKind::AddPartitionsToTxn(r) => add_partitions_to_txn::handle(b, r, v),
         RequestKind::AddOffsetsToTxn(r) => add_offsets_to_txn::handle(b, r, v),
@@ -186,6 +206,15 @@ fn durable(b: &Broker, mut kind: ResponseKind) -> Handled {
     }))
 }
 
+/// [`durable`] when something changed, else the answer now.
+pub(crate) fn durable_if(b: &Broker, changed: bool, kind: ResponseKind) -> Handled {
+    if changed {
+        durable(b, kind)
+    } else {
+        Handled::Now(Response::Kind(Box::new(kind)))
+    }
+}
+
 fn storage_failed(kind: &mut ResponseKind) {
     let code = ResponseError::KafkaStorageError.code();
     let msg = || Some(str_bytes("the change could not be made durable"));
@@ -200,6 +229,24 @@ fn storage_failed(kind: &mut ResponseKind) {
             for t in r.responses.iter_mut().filter(|t| t.error_code == 0) {
                 t.error_code = code;
                 t.error_message = msg();
+            }
+        }
+        ResponseKind::IncrementalAlterConfigs(r) => {
+            for x in r.responses.iter_mut().filter(|x| x.error_code == 0) {
+                x.error_code = code;
+                x.error_message = msg();
+            }
+        }
+        ResponseKind::AlterConfigs(r) => {
+            for x in r.responses.iter_mut().filter(|x| x.error_code == 0) {
+                x.error_code = code;
+                x.error_message = msg();
+            }
+        }
+        ResponseKind::CreatePartitions(r) => {
+            for x in r.results.iter_mut().filter(|x| x.error_code == 0) {
+                x.error_code = code;
+                x.error_message = msg();
             }
         }
         ResponseKind::DeleteGroups(r) => {

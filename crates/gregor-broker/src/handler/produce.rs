@@ -192,7 +192,7 @@ fn check(
     };
     // Kafka checks the size first (`analyzeAndValidateRecords`), then the
     // CRC and the rest of the batch (`LogValidator`).
-    let max = topics::effective_i64(b.config(), &meta.configs, "max.message.bytes", 1_048_588);
+    let max = topics::effective_i64(&b.config(), &meta.configs, "max.message.bytes", 1_048_588);
     let first_len = BatchHeader::parse(&data)
         .map(|h| h.total_len())
         .unwrap_or(data.len());
@@ -222,10 +222,10 @@ fn check(
         in_transaction(b, txn_id, topic, partition, &header, version)
             .map_err(|(code, msg)| err(partition, code, Some(msg)))?;
     }
-    let log_append = topics::effective(b.config(), &meta.configs, "message.timestamp.type")
+    let log_append = topics::effective(&b.config(), &meta.configs, "message.timestamp.type")
         .is_some_and(|v| v == "LogAppendTime");
-    let segment_bytes = topics::effective_i64(b.config(), &meta.configs, "segment.bytes", 1 << 30);
-    let segment_ms = topics::effective_i64(b.config(), &meta.configs, "segment.ms", 604_800_000);
+    let segment_bytes = topics::effective_i64(&b.config(), &meta.configs, "segment.bytes", 1 << 30);
+    let segment_ms = topics::effective_i64(&b.config(), &meta.configs, "segment.ms", 604_800_000);
     Ok(Checked {
         log,
         data,
