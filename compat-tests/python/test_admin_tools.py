@@ -138,7 +138,10 @@ def test_topics_tool(broker):
     bid = broker_id(b)
     topic = unique_topic("tools-topics")
 
-    run = ok("kafka-topics", b, "--create", "--topic", topic, "--partitions", "3", "--replication-factor", "1")
+    run = ok(
+        "kafka-topics", b, "--create", "--topic", topic, "--partitions", "3", "--replication-factor", "1",
+        "--config", "retention.ms=86400000",
+    )  # fmt: skip
     assert run.lines == [f"Created topic {topic}."], run
     wait_until(lambda: partitions_in_metadata(b, topic) == [0, 1, 2], WAIT_S, f"{topic} with 3 partitions")
 
@@ -166,6 +169,12 @@ def test_topics_tool(broker):
     assert [r["Partition"] for r in rows] == [str(i) for i in range(6)], run
     for r in rows:
         assert (r["Topic"], r["Leader"], r["Replicas"], r["Isr"]) == (topic, str(bid), str(bid), str(bid)), run
+    # the topic's own configs (the reference also lists its cluster default min.insync.replicas=1)
+    assert "retention.ms=86400000" in h["Configs"].split(","), run
+    # two partitions per DescribeTopicPartitions response: the tool follows
+    # the cursor and prints the same
+    paged = ok("kafka-topics", b, "--describe", "--topic", topic, "--partition-size-limit-per-response", "2")
+    assert paged.lines == run.lines, paged
 
     # shrinking is refused (INVALID_PARTITIONS) and changes nothing
     run = tool("kafka-topics", b, "--alter", "--topic", topic, "--partitions", "2")
