@@ -28,8 +28,8 @@ the sink file.
 The broker's log cleaner must run soon: gregor gets
 `-o log.cleaner.backoff.ms=200`; a reference Kafka for a
 COMPAT_EXTERNAL_BOOTSTRAP run should be started with
-GREGOR_REFERENCE_EXTRA_PROPS=log.cleaner.backoff.ms=200 (its 15 s default
-also fits the wait, barely).
+GREGOR_REFERENCE_EXTRA_PROPS=log.cleaner.backoff.ms=200 (with Kafka's 15 s
+default the cleaner still runs within the 60 s wait).
 
 Environment: GREGOR_CONNECT_TIMEOUT (seconds, default 60) bounds each wait;
 GREGOR_CONNECT_LOG_LEVEL (info) is the worker's log level; the worker's log
