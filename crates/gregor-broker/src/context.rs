@@ -293,6 +293,28 @@ impl Broker {
         Ok(log)
     }
 
+    /// Creates `__consumer_offsets` (empty, compacted, as Kafka creates it)
+    /// the first time the group coordinator is used, so that Metadata lists
+    /// it as Kafka does from then on.
+    pub fn ensure_offsets_topic(&self) {
+        if self.store().topic(topics::CONSUMER_OFFSETS).is_some() {
+            return;
+        }
+        let mut configs = std::collections::BTreeMap::new();
+        configs.insert("cleanup.policy".to_string(), "compact".to_string());
+        configs.insert("compression.type".to_string(), "producer".to_string());
+        configs.insert("segment.bytes".to_string(), "104857600".to_string());
+        match self.store().create_topic(
+            topics::CONSUMER_OFFSETS,
+            self.config().offsets_topic_num_partitions,
+            configs,
+        ) {
+            Ok(_) => tracing::info!("created {}", topics::CONSUMER_OFFSETS),
+            Err(StorageError::TopicExists) => {}
+            Err(e) => tracing::warn!(cause = %e, "cannot create {}", topics::CONSUMER_OFFSETS),
+        }
+    }
+
     /// Creates a topic with broker defaults (auto-creation).
     pub fn auto_create(&self, name: &str) -> Result<TopicMeta, CreateError> {
         topics::validate_name(name).map_err(CreateError::InvalidName)?;

@@ -32,6 +32,16 @@ pub fn validate_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The group coordinator's topic, as Kafka names it. Gregor keeps
+/// committed offsets in its store; the topic exists (empty) so that tools
+/// that look for it find it, as on Kafka once a group was coordinated.
+pub const CONSUMER_OFFSETS: &str = "__consumer_offsets";
+
+/// Kafka's internal topics.
+pub fn is_internal(name: &str) -> bool {
+    name == CONSUMER_OFFSETS
+}
+
 /// Kafka's config types (DescribeConfigs v3+).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(i8)]

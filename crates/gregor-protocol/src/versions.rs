@@ -213,6 +213,11 @@ fn table() -> Vec<Row> {
             None,
         ),
         (
+            ApiKey::DescribeTopicPartitions,
+            codec::<DescribeTopicPartitionsRequest, DescribeTopicPartitionsResponse>(),
+            None,
+        ),
+        (
             ApiKey::ListTransactions,
             codec::<ListTransactionsRequest, ListTransactionsResponse>(),
             None,

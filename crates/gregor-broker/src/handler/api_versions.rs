@@ -12,8 +12,15 @@ use kafka_protocol::messages::{ApiVersionsRequest, ApiVersionsResponse};
 use super::str_bytes;
 
 /// (name, supported min, supported max, finalized level), as Kafka 4.x
-/// names them. Only features whose behaviour Gregor implements.
-const FEATURES: [(&str, i16, i16, i16); 1] = [("transaction.version", 0, 2, 2)];
+/// names them. `transaction.version` is implemented; `metadata.version`
+/// is reported at Kafka 4.3's level (Gregor has no metadata log whose
+/// format it could select) so that `kafka-features.sh describe` and
+/// `Admin.describeFeatures` show a release. `group.version` (KIP-848
+/// groups) and the others stay at 0: Gregor does not serve them.
+const FEATURES: [(&str, i16, i16, i16); 2] = [
+    ("metadata.version", 7, 30, 30),
+    ("transaction.version", 0, 2, 2),
+];
 
 /// Gregor's features never change while it runs; a fixed epoch says so.
 const FEATURES_EPOCH: i64 = 1;

@@ -24,6 +24,9 @@ fn check(key_type: i8) -> Option<(i16, &'static str)> {
 }
 
 pub fn handle(b: &Broker, req: FindCoordinatorRequest, version: i16) -> FindCoordinatorResponse {
+    if req.key_type == GROUP {
+        b.ensure_offsets_topic();
+    }
     let node = BrokerId(b.node_id());
     if version >= 4 {
         let coordinators = req

@@ -108,7 +108,7 @@ fn topic_entry(t: &TopicMeta) -> MetadataTopic {
         error_code: 0,
         name: Some(t.name.clone()),
         topic_id: *t.id.as_bytes(),
-        is_internal: false,
+        is_internal: crate::topics::is_internal(&t.name),
         partitions: t.partitions,
     }
 }

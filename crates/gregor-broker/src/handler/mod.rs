@@ -32,6 +32,7 @@ mod describe_configs;
 mod describe_groups;
 mod describe_log_dirs;
 mod describe_producers;
+mod describe_topic_partitions;
 mod describe_transactions;
 mod elect_leaders;
 mod end_txn;
@@ -151,6 +152,9 @@ async fn route(b: &Broker, ctx: Ctx, client_id: &str, body: RequestKind) -> Hand
         RequestKind::DeleteTopics(r) => durable(b, delete_topics::handle(b, r, v).into()),
         RequestKind::IncrementalAlterConfigs(r) => incremental_alter_configs::handle(b, r, v),
         RequestKind::AlterConfigs(r) => alter_configs::handle(b, r, v),
+        RequestKind::DescribeTopicPartitions(r) => {
+            now(describe_topic_partitions::handle(b, r, v).into())
+        }
         RequestKind::DeleteRecords(r) => delete_records::handle(b, r, v),
         RequestKind::DescribeLogDirs(r) => now(describe_log_dirs::handle(b, r, v).into()),
         RequestKind::ElectLeaders(r) => now(elect_leaders::handle(b, r, v).into()),

@@ -180,6 +180,14 @@ fn check(
         },
         None => return Err(err(partition, ResponseError::UnknownTopicOrPartition, None)),
     };
+    // Kafka's `internalTopicsAllowed = false` for client produce.
+    if topics::is_internal(topic) {
+        return Err(err(
+            partition,
+            ResponseError::InvalidTopicException,
+            Some("Cannot append to internal topic"),
+        ));
+    }
     let Some(log) = store.partition(topic, partition) else {
         return Err(err(partition, ResponseError::UnknownTopicOrPartition, None));
     };
