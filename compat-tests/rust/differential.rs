@@ -334,6 +334,46 @@ const SCENARIOS: &[Scenario] = &[
         name: "txn_tv2",
         run: txn_tv2,
     },
+    Scenario {
+        name: "admin_create_partitions",
+        run: admin_create_partitions,
+    },
+    Scenario {
+        name: "admin_incremental_alter_configs",
+        run: admin_incremental_alter_configs,
+    },
+    Scenario {
+        name: "admin_alter_configs",
+        run: admin_alter_configs,
+    },
+    Scenario {
+        name: "admin_delete_records",
+        run: admin_delete_records,
+    },
+    Scenario {
+        name: "admin_describe_log_dirs",
+        run: admin_describe_log_dirs,
+    },
+    Scenario {
+        name: "admin_describe_topic_partitions",
+        run: admin_describe_topic_partitions,
+    },
+    Scenario {
+        name: "admin_elect_leaders",
+        run: admin_elect_leaders,
+    },
+    Scenario {
+        name: "admin_reassignments",
+        run: admin_reassignments,
+    },
+    Scenario {
+        name: "admin_consumer_offsets_topic",
+        run: admin_consumer_offsets_topic,
+    },
+    Scenario {
+        name: "admin_features",
+        run: admin_features,
+    },
 ];
 
 /// A difference between the two brokers in one step.
@@ -356,6 +396,11 @@ fn differential_against_apache_kafka() {
     let t_ref = t0.elapsed();
     let mut gregor = Broker::builder()
         .prop("group.initial.rebalance.delay.ms", "0")
+        // As the reference (see Reference::start): one partition for the
+        // internal topics, so that admin_consumer_offsets_topic compares
+        // the count.
+        .prop("offsets.topic.num.partitions", "1")
+        .prop("transaction.state.log.num.partitions", "1")
         .launch()
         .expect("starting gregor");
     let gregor_addr: SocketAddr = gregor.bootstrap().parse().unwrap();
@@ -4972,6 +5017,1727 @@ fn txn_tv2(ctx: Ctx) -> Fut {
             "DescribeProducers",
             &describe_producers(&mut c, &mut p, &t, &[0, 1]).await,
         );
+        o
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Admin scenarios (issue 10): the APIs Kafka's own tools use to change a
+// live cluster. Every call goes through a `Conn` (a broker closes the
+// connection on an API it does not support; the next step still runs), and
+// where Kafka applies a change asynchronously (KRaft: the controller commits,
+// the broker's metadata image follows) a step polls until the expected state
+// and records that; a broker that never reaches it is recorded as it is
+// after ADMIN_WAIT.
+// ---------------------------------------------------------------------------
+
+/// How long a step waits for an admin change to become visible.
+const ADMIN_WAIT: Duration = Duration::from_secs(10);
+
+/// ConfigResource types (Kafka's ConfigResource.Type).
+const RES_TOPIC: i8 = 2;
+const RES_BROKER: i8 = 4;
+/// IncrementalAlterConfigs operations (Kafka's AlterConfigOp.OpType).
+const OP_SET: i8 = 0;
+const OP_DELETE: i8 = 1;
+const OP_APPEND: i8 = 2;
+const OP_SUBTRACT: i8 = 3;
+
+/// The name of a broker resource: its node id (>= 0) is blanked like node
+/// ids elsewhere; "" (the cluster default) stays.
+fn broker_resource(rtype: i8, name: &mut StrBytes) {
+    if rtype == RES_BROKER && !name.is_empty() {
+        *name = StrBytes::from_static_str("<node id>");
+    }
+}
+
+impl Norm for CreatePartitionsResponse {
+    fn norm(mut self) -> Self {
+        self.throttle_time_ms = 0;
+        for r in &mut self.results {
+            msg(&mut r.error_message, r.error_code);
+        }
+        self
+    }
+}
+
+impl Norm for IncrementalAlterConfigsResponse {
+    fn norm(mut self) -> Self {
+        self.throttle_time_ms = 0;
+        for r in &mut self.responses {
+            msg(&mut r.error_message, r.error_code);
+            broker_resource(r.resource_type, &mut r.resource_name);
+        }
+        self
+    }
+}
+
+impl Norm for AlterConfigsResponse {
+    fn norm(mut self) -> Self {
+        self.throttle_time_ms = 0;
+        for r in &mut self.responses {
+            msg(&mut r.error_message, r.error_code);
+            broker_resource(r.resource_type, &mut r.resource_name);
+        }
+        self
+    }
+}
+
+impl Norm for DescribeConfigsResponse {
+    fn norm(mut self) -> Self {
+        self.throttle_time_ms = 0;
+        for r in &mut self.results {
+            msg(&mut r.error_message, r.error_code);
+            broker_resource(r.resource_type, &mut r.resource_name);
+            r.configs.sort_by(|a, b| a.name.cmp(&b.name));
+            for c in &mut r.configs {
+                c.documentation = None;
+            }
+        }
+        self
+    }
+}
+
+impl Norm for DeleteRecordsResponse {
+    fn norm(mut self) -> Self {
+        self.throttle_time_ms = 0;
+        self
+    }
+}
+
+impl Norm for DescribeLogDirsResponse {
+    fn norm(mut self) -> Self {
+        self.throttle_time_ms = 0;
+        for r in &mut self.results {
+            // The path and the disk's sizes are the machine's: compared by
+            // presence / positivity (-1 means "unknown" in the protocol).
+            if !r.log_dir.is_empty() {
+                r.log_dir = StrBytes::from_static_str("<log dir>");
+            }
+            r.total_bytes = r.total_bytes.signum();
+            r.usable_bytes = r.usable_bytes.signum();
+            for t in &mut r.topics {
+                for p in &mut t.partitions {
+                    p.partition_size = p.partition_size.signum();
+                }
+                t.partitions.sort_by_key(|p| p.partition_index);
+            }
+            r.topics.sort_by(|a, b| a.name.0.cmp(&b.name.0));
+        }
+        self
+    }
+}
+
+impl Norm for DescribeTopicPartitionsResponse {
+    fn norm(mut self) -> Self {
+        self.throttle_time_ms = 0;
+        for t in &mut self.topics {
+            topic_id(&mut t.topic_id);
+            for p in &mut t.partitions {
+                node(&mut p.leader_id);
+                p.replica_nodes.iter_mut().for_each(node);
+                p.isr_nodes.iter_mut().for_each(node);
+                p.offline_replicas.iter_mut().for_each(node);
+                for v in [&mut p.eligible_leader_replicas, &mut p.last_known_elr]
+                    .into_iter()
+                    .flatten()
+                {
+                    v.iter_mut().for_each(node);
+                }
+            }
+        }
+        self
+    }
+}
+
+impl Norm for ElectLeadersResponse {
+    fn norm(mut self) -> Self {
+        self.throttle_time_ms = 0;
+        for t in &mut self.replica_election_results {
+            for p in &mut t.partition_result {
+                msg(&mut p.error_message, p.error_code);
+            }
+            t.partition_result.sort_by_key(|p| p.partition_id);
+        }
+        self.replica_election_results
+            .sort_by(|a, b| a.topic.0.cmp(&b.topic.0));
+        self
+    }
+}
+
+impl Norm for ListPartitionReassignmentsResponse {
+    fn norm(mut self) -> Self {
+        self.throttle_time_ms = 0;
+        msg(&mut self.error_message, self.error_code);
+        self
+    }
+}
+
+impl Norm for AlterPartitionReassignmentsResponse {
+    fn norm(mut self) -> Self {
+        self.throttle_time_ms = 0;
+        msg(&mut self.error_message, self.error_code);
+        for t in &mut self.responses {
+            for p in &mut t.partitions {
+                msg(&mut p.error_message, p.error_code);
+            }
+        }
+        self
+    }
+}
+
+/// The node id the broker announces for itself (Metadata), for the broker
+/// config resource.
+async fn own_node_id(c: &mut Conn) -> String {
+    let r: Reply<MetadataResponse> =
+        txn_call_raw(c, ApiKey::Metadata, 12, &metadata_req(&[], false)).await;
+    r.as_ref()
+        .and_then(|m| m.brokers.first())
+        .map(|b| b.node_id.0.to_string())
+        .unwrap_or_else(|| "1".into())
+}
+
+fn describe_configs_req(rtype: i8, name: &str, keys: &[&str]) -> DescribeConfigsRequest {
+    DescribeConfigsRequest::default()
+        .with_include_synonyms(true)
+        .with_include_documentation(false)
+        .with_resources(vec![
+            describe_configs_request::DescribeConfigsResource::default()
+                .with_resource_type(rtype)
+                .with_resource_name(sb(name))
+                .with_configuration_keys(Some(keys.iter().map(|k| sb(k)).collect())),
+        ])
+}
+
+/// A DescribeConfigs result, one line per config:
+/// `name=value (source S, type T[, read_only][, sensitive]) synonyms [name=value/S, ...]`.
+#[derive(Debug)]
+#[allow(dead_code)]
+struct ConfigsView {
+    error_code: i16,
+    error_message: Option<StrBytes>,
+    resource: String,
+    configs: Vec<String>,
+}
+
+fn configs_view(r: DescribeConfigsResponse) -> Vec<ConfigsView> {
+    let val = |v: &Option<StrBytes>| v.as_deref().unwrap_or("null").to_owned();
+    r.results
+        .into_iter()
+        .map(|r| ConfigsView {
+            error_code: r.error_code,
+            error_message: r.error_message,
+            resource: format!("{} {:?}", r.resource_type, r.resource_name.as_str()),
+            configs: r
+                .configs
+                .iter()
+                .map(|c| {
+                    let syn: Vec<String> = c
+                        .synonyms
+                        .iter()
+                        .map(|s| format!("{}={}/{}", s.name.as_str(), val(&s.value), s.source))
+                        .collect();
+                    format!(
+                        "{}={} (source {}, type {}{}{}) synonyms [{}]",
+                        c.name.as_str(),
+                        val(&c.value),
+                        c.config_source,
+                        c.config_type,
+                        if c.read_only { ", read_only" } else { "" },
+                        if c.is_sensitive { ", sensitive" } else { "" },
+                        syn.join(", ")
+                    )
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+/// DescribeConfigs v4 (with synonyms) of `keys` of one resource.
+async fn describe_configs(
+    c: &mut Conn,
+    rtype: i8,
+    name: &str,
+    keys: &[&str],
+) -> Reply<Vec<ConfigsView>> {
+    let r: Reply<DescribeConfigsResponse> = txn_call(
+        c,
+        ApiKey::DescribeConfigs,
+        4,
+        &describe_configs_req(rtype, name, keys),
+    )
+    .await;
+    r.map(configs_view)
+}
+
+/// The value of `key` in a DescribeConfigs answer (None: absent or null).
+fn config_value(r: &Reply<Vec<ConfigsView>>, key: &str) -> Option<String> {
+    let prefix = format!("{key}=");
+    let line = r
+        .as_ref()?
+        .first()?
+        .configs
+        .iter()
+        .find_map(|l| l.strip_prefix(&prefix))?;
+    let v = line.split(" (source ").next()?;
+    (v != "null").then(|| v.to_owned())
+}
+
+/// Polls DescribeConfigs until every (key, value) of `want` is described
+/// (KRaft applies a config change to the broker asynchronously), then
+/// returns the describe of `keys`: what the broker shows once settled, or
+/// after ADMIN_WAIT.
+async fn settled_configs(
+    c: &mut Conn,
+    rtype: i8,
+    name: &str,
+    keys: &[&str],
+    want: &[(&str, &str)],
+) -> Reply<Vec<ConfigsView>> {
+    let deadline = Instant::now() + ADMIN_WAIT;
+    loop {
+        let r = describe_configs(c, rtype, name, keys).await;
+        let done = want
+            .iter()
+            .all(|(k, v)| config_value(&r, k).as_deref() == Some(*v));
+        if done || Instant::now() > deadline || !matches!(r, Reply::Ok(_)) {
+            return r;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn incremental_req(
+    rtype: i8,
+    name: &str,
+    ops: &[(&str, i8, Option<&str>)],
+    validate_only: bool,
+) -> IncrementalAlterConfigsRequest {
+    IncrementalAlterConfigsRequest::default()
+        .with_validate_only(validate_only)
+        .with_resources(vec![
+            incremental_alter_configs_request::AlterConfigsResource::default()
+                .with_resource_type(rtype)
+                .with_resource_name(sb(name))
+                .with_configs(
+                    ops.iter()
+                        .map(|(k, op, v)| {
+                            incremental_alter_configs_request::AlterableConfig::default()
+                                .with_name(sb(k))
+                                .with_config_operation(*op)
+                                .with_value(v.map(sb))
+                        })
+                        .collect(),
+                ),
+        ])
+}
+
+/// IncrementalAlterConfigs v1 of one resource; true when it succeeded.
+async fn incremental(
+    c: &mut Conn,
+    o: &mut Obs,
+    label: &str,
+    req: &IncrementalAlterConfigsRequest,
+) -> bool {
+    let r: Reply<IncrementalAlterConfigsResponse> =
+        txn_call(c, ApiKey::IncrementalAlterConfigs, 1, req).await;
+    o.rec(label, &r);
+    r.as_ref()
+        .is_some_and(|r| r.responses.iter().all(|x| x.error_code == 0))
+}
+
+fn alter_configs_req(
+    rtype: i8,
+    name: &str,
+    configs: &[(&str, &str)],
+    validate_only: bool,
+) -> AlterConfigsRequest {
+    AlterConfigsRequest::default()
+        .with_validate_only(validate_only)
+        .with_resources(vec![alter_configs_request::AlterConfigsResource::default()
+            .with_resource_type(rtype)
+            .with_resource_name(sb(name))
+            .with_configs(
+                configs
+                    .iter()
+                    .map(|(k, v)| {
+                        alter_configs_request::AlterableConfig::default()
+                            .with_name(sb(k))
+                            .with_value(Some(sb(v)))
+                    })
+                    .collect(),
+            )])
+}
+
+fn create_partitions_req(
+    topic: &str,
+    count: i32,
+    assignments: Option<Vec<Vec<i32>>>,
+    validate_only: bool,
+) -> CreatePartitionsRequest {
+    CreatePartitionsRequest::default()
+        .with_timeout_ms(10_000)
+        .with_validate_only(validate_only)
+        .with_topics(vec![
+            create_partitions_request::CreatePartitionsTopic::default()
+                .with_name(tn(topic))
+                .with_count(count)
+                .with_assignments(assignments.map(|a| {
+                    a.into_iter()
+                        .map(|ids| {
+                            create_partitions_request::CreatePartitionsAssignment::default()
+                                .with_broker_ids(ids.into_iter().map(BrokerId).collect())
+                        })
+                        .collect()
+                })),
+        ])
+}
+
+/// What Metadata says of one topic: its error and, per partition, its
+/// error and whether it has a leader.
+#[derive(Debug)]
+#[allow(dead_code)]
+struct TopicShape {
+    error_code: i16,
+    is_internal: bool,
+    partitions: Vec<(i32, i16, bool)>,
+}
+
+fn topic_shape(m: &MetadataResponse, name: &str) -> Option<TopicShape> {
+    let t = m
+        .topics
+        .iter()
+        .find(|t| t.name.as_ref().is_some_and(|n| n.0.as_str() == name))?;
+    let mut partitions: Vec<(i32, i16, bool)> = t
+        .partitions
+        .iter()
+        .map(|p| (p.partition_index, p.error_code, p.leader_id.0 >= 0))
+        .collect();
+    partitions.sort();
+    Some(TopicShape {
+        error_code: t.error_code,
+        is_internal: t.is_internal,
+        partitions,
+    })
+}
+
+/// Polls Metadata until `name` has `partitions` partitions, all led
+/// (Kafka adds partitions asynchronously), and returns its shape then (or
+/// after ADMIN_WAIT); `partitions` 0: at once.
+async fn settled_shape(c: &mut Conn, name: &str, partitions: usize) -> Reply<Option<TopicShape>> {
+    let deadline = Instant::now() + ADMIN_WAIT;
+    loop {
+        let r: Reply<MetadataResponse> =
+            txn_call(c, ApiKey::Metadata, 12, &metadata_req(&[name], false)).await;
+        let r = r.map(|m| topic_shape(&m, name));
+        let done = r.as_ref().is_some_and(|s| {
+            s.as_ref().is_some_and(|s| {
+                s.partitions.len() == partitions && s.partitions.iter().all(|p| p.1 == 0 && p.2)
+            })
+        });
+        if done || partitions == 0 || Instant::now() > deadline || !matches!(r, Reply::Ok(_)) {
+            return r;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A1. CreatePartitions: increase, the same count, a decrease, an unknown
+///     topic, validate_only, explicit assignments; Metadata after.
+fn admin_create_partitions(ctx: Ctx) -> Fut {
+    Box::pin(async move {
+        let mut o = Obs::default();
+        let mut c = Conn::new(&ctx).await;
+        let node = own_node_id(&mut c).await.parse::<i32>().unwrap_or(1);
+        let t = ctx.name("cp");
+        o.rec(
+            "create (1 partition)",
+            &create_topic(&mut c, &t, 1, &[]).await,
+        );
+        let steps: Vec<(&str, i16, CreatePartitionsRequest, usize)> = vec![
+            (
+                "v3 increase to 3",
+                3,
+                create_partitions_req(&t, 3, None, false),
+                3,
+            ),
+            (
+                "v3 the same count (3)",
+                3,
+                create_partitions_req(&t, 3, None, false),
+                3,
+            ),
+            (
+                "v3 decrease to 2",
+                3,
+                create_partitions_req(&t, 2, None, false),
+                3,
+            ),
+            (
+                "v3 validate_only to 5",
+                3,
+                create_partitions_req(&t, 5, None, true),
+                3,
+            ),
+            (
+                "v3 to 4 with an assignment on this node",
+                3,
+                create_partitions_req(&t, 4, Some(vec![vec![node]]), false),
+                4,
+            ),
+            (
+                "v3 to 5 with an assignment on broker 42 (none such)",
+                3,
+                create_partitions_req(&t, 5, Some(vec![vec![42]]), false),
+                4,
+            ),
+            (
+                "v3 to 6 with one assignment for two new partitions",
+                3,
+                create_partitions_req(&t, 6, Some(vec![vec![node]]), false),
+                4,
+            ),
+            (
+                "v3 to 5 with two replicas on one node",
+                3,
+                create_partitions_req(&t, 5, Some(vec![vec![node, node]]), false),
+                4,
+            ),
+            (
+                "v0 increase to 5",
+                0,
+                create_partitions_req(&t, 5, None, false),
+                5,
+            ),
+            (
+                "v3 unknown topic",
+                3,
+                create_partitions_req(&ctx.name("cp-nope"), 2, None, false),
+                5,
+            ),
+            ("v3 to 0", 3, create_partitions_req(&t, 0, None, false), 5),
+        ];
+        for (label, v, req, after) in steps {
+            let r: Reply<CreatePartitionsResponse> =
+                txn_call(&mut c, ApiKey::CreatePartitions, v, &req).await;
+            let ok = r
+                .as_ref()
+                .is_some_and(|r| r.results.iter().all(|x| x.error_code == 0));
+            o.rec(label, &r);
+            // Waits for new partitions only where some were added.
+            o.rec(
+                format!("{label}: Metadata after"),
+                &settled_shape(&mut c, &t, if ok { after } else { 0 }).await,
+            );
+        }
+        // Two topics in one request, one of them twice: Kafka answers
+        // INVALID_REQUEST for the duplicate.
+        let t2 = ctx.name("cp2");
+        o.rec("create cp2", &create_topic(&mut c, &t2, 1, &[]).await);
+        let mut req = create_partitions_req(&t2, 2, None, false);
+        req.topics.push(
+            create_partitions_request::CreatePartitionsTopic::default()
+                .with_name(tn(&t))
+                .with_count(6),
+        );
+        req.topics.push(
+            create_partitions_request::CreatePartitionsTopic::default()
+                .with_name(tn(&t))
+                .with_count(7),
+        );
+        let r: Reply<CreatePartitionsResponse> =
+            txn_call(&mut c, ApiKey::CreatePartitions, 3, &req).await;
+        let r = r.map(|mut r| {
+            r.results.sort_by(|a, b| a.name.0.cmp(&b.name.0));
+            r
+        });
+        let cp2_ok = r.as_ref().is_some_and(|r| {
+            r.results
+                .iter()
+                .any(|x| x.name.0.as_str() == t2 && x.error_code == 0)
+        });
+        o.rec("v3 cp2 to 2 and cp twice", &r);
+        o.rec(
+            "cp2 after",
+            &settled_shape(&mut c, &t2, if cp2_ok { 2 } else { 0 }).await,
+        );
+        o.rec("cp after", &settled_shape(&mut c, &t, 0).await);
+        // New partitions take records.
+        o.rec(
+            "produce to partition 4",
+            &produced(produce(&mut c, &t, 4, batch(2, 1000, None, Compression::None)).await),
+        );
+        o
+    })
+}
+
+/// A2. IncrementalAlterConfigs on a topic and on the broker (by id and the
+///     "" cluster default), each followed by DescribeConfigs with synonyms.
+fn admin_incremental_alter_configs(ctx: Ctx) -> Fut {
+    Box::pin(async move {
+        let mut o = Obs::default();
+        let mut c = Conn::new(&ctx).await;
+        let node = own_node_id(&mut c).await;
+        let t = ctx.name("iac");
+        let keys = [
+            "retention.ms",
+            "cleanup.policy",
+            "max.message.bytes",
+            "segment.bytes",
+        ];
+        o.rec("create", &create_topic(&mut c, &t, 1, &[]).await);
+        o.rec(
+            "describe before",
+            &describe_configs(&mut c, RES_TOPIC, &t, &keys).await,
+        );
+        type Step<'a> = (
+            &'a str,
+            Vec<(&'a str, i8, Option<&'a str>)>,
+            bool,
+            Vec<(&'a str, &'a str)>,
+        );
+        let steps: Vec<Step<'_>> = vec![
+            (
+                "SET retention.ms=3600000, max.message.bytes=2000",
+                vec![
+                    ("retention.ms", OP_SET, Some("3600000")),
+                    ("max.message.bytes", OP_SET, Some("2000")),
+                ],
+                false,
+                vec![("retention.ms", "3600000"), ("max.message.bytes", "2000")],
+            ),
+            (
+                "APPEND cleanup.policy compact",
+                vec![("cleanup.policy", OP_APPEND, Some("compact"))],
+                false,
+                vec![("cleanup.policy", "delete,compact")],
+            ),
+            (
+                "APPEND cleanup.policy compact again",
+                vec![("cleanup.policy", OP_APPEND, Some("compact"))],
+                false,
+                vec![("cleanup.policy", "delete,compact")],
+            ),
+            (
+                "SUBTRACT cleanup.policy delete",
+                vec![("cleanup.policy", OP_SUBTRACT, Some("delete"))],
+                false,
+                vec![("cleanup.policy", "compact")],
+            ),
+            (
+                "SUBTRACT cleanup.policy delete (absent)",
+                vec![("cleanup.policy", OP_SUBTRACT, Some("delete"))],
+                false,
+                vec![("cleanup.policy", "compact")],
+            ),
+            (
+                "DELETE retention.ms",
+                vec![("retention.ms", OP_DELETE, None)],
+                false,
+                vec![("retention.ms", "604800000")],
+            ),
+            (
+                "DELETE retention.ms again (not set)",
+                vec![("retention.ms", OP_DELETE, None)],
+                false,
+                vec![("retention.ms", "604800000")],
+            ),
+            (
+                "APPEND retention.ms (not a list)",
+                vec![("retention.ms", OP_APPEND, Some("5"))],
+                false,
+                vec![],
+            ),
+            (
+                "SET retention.ms=abc (invalid)",
+                vec![("retention.ms", OP_SET, Some("abc"))],
+                false,
+                vec![],
+            ),
+            (
+                "SET cleanup.policy=shred (invalid)",
+                vec![("cleanup.policy", OP_SET, Some("shred"))],
+                false,
+                vec![],
+            ),
+            (
+                "SET max.message.bytes=-5 (out of range)",
+                vec![("max.message.bytes", OP_SET, Some("-5"))],
+                false,
+                vec![],
+            ),
+            (
+                "SET no.such.config=1 (unknown name)",
+                vec![("no.such.config", OP_SET, Some("1"))],
+                false,
+                vec![],
+            ),
+            (
+                "SET retention.ms null",
+                vec![("retention.ms", OP_SET, None)],
+                false,
+                vec![],
+            ),
+            (
+                "operation 7 (unknown)",
+                vec![("retention.ms", 7, Some("1000"))],
+                false,
+                vec![],
+            ),
+            (
+                "the same key twice",
+                vec![
+                    ("retention.ms", OP_SET, Some("1000")),
+                    ("retention.ms", OP_SET, Some("2000")),
+                ],
+                false,
+                vec![],
+            ),
+            (
+                "validate_only SET retention.ms=1000",
+                vec![("retention.ms", OP_SET, Some("1000"))],
+                true,
+                vec![],
+            ),
+            (
+                "validate_only SET retention.ms=abc",
+                vec![("retention.ms", OP_SET, Some("abc"))],
+                true,
+                vec![],
+            ),
+        ];
+        for (label, ops, validate_only, want) in steps {
+            let ok = incremental(
+                &mut c,
+                &mut o,
+                &format!("topic {label}"),
+                &incremental_req(RES_TOPIC, &t, &ops, validate_only),
+            )
+            .await;
+            // A refused change changes nothing: nothing to wait for.
+            let want = if ok { want } else { vec![] };
+            o.rec(
+                format!("topic {label}: describe after"),
+                &settled_configs(&mut c, RES_TOPIC, &t, &keys, &want).await,
+            );
+        }
+        incremental(
+            &mut c,
+            &mut o,
+            "unknown topic SET retention.ms",
+            &incremental_req(
+                RES_TOPIC,
+                &ctx.name("iac-nope"),
+                &[("retention.ms", OP_SET, Some("1000"))],
+                false,
+            ),
+        )
+        .await;
+        o.rec(
+            "describe unknown topic",
+            &describe_configs(&mut c, RES_TOPIC, &ctx.name("iac-nope"), &keys).await,
+        );
+        o.rec(
+            "describe topic, unknown key only",
+            &describe_configs(&mut c, RES_TOPIC, &t, &["no.such.config"]).await,
+        );
+
+        // The broker. Values above the 7-day default, so that no other
+        // scenario's data expires meanwhile; every change is undone.
+        let bkeys = [
+            "log.retention.ms",
+            "message.max.bytes",
+            "log.cleaner.threads",
+        ];
+        o.rec(
+            "broker describe before",
+            &describe_configs(&mut c, RES_BROKER, &node, &bkeys).await,
+        );
+        let ok = incremental(
+            &mut c,
+            &mut o,
+            "broker <id> SET log.retention.ms=1209600000",
+            &incremental_req(
+                RES_BROKER,
+                &node,
+                &[("log.retention.ms", OP_SET, Some("1209600000"))],
+                false,
+            ),
+        )
+        .await;
+        o.rec(
+            "broker <id> after SET",
+            &settled_configs(
+                &mut c,
+                RES_BROKER,
+                &node,
+                &bkeys,
+                if ok {
+                    &[("log.retention.ms", "1209600000")]
+                } else {
+                    &[]
+                },
+            )
+            .await,
+        );
+        o.rec(
+            "topic retention.ms after broker <id> SET",
+            &settled_configs(
+                &mut c,
+                RES_TOPIC,
+                &t,
+                &["retention.ms"],
+                if ok {
+                    &[("retention.ms", "1209600000")]
+                } else {
+                    &[]
+                },
+            )
+            .await,
+        );
+        let ok = incremental(
+            &mut c,
+            &mut o,
+            "broker default SET log.retention.ms=1814400000, message.max.bytes=2000000",
+            &incremental_req(
+                RES_BROKER,
+                "",
+                &[
+                    ("log.retention.ms", OP_SET, Some("1814400000")),
+                    ("message.max.bytes", OP_SET, Some("2000000")),
+                ],
+                false,
+            ),
+        )
+        .await;
+        o.rec(
+            "broker default after SET",
+            &settled_configs(
+                &mut c,
+                RES_BROKER,
+                "",
+                &bkeys,
+                if ok {
+                    &[
+                        ("log.retention.ms", "1814400000"),
+                        ("message.max.bytes", "2000000"),
+                    ]
+                } else {
+                    &[]
+                },
+            )
+            .await,
+        );
+        o.rec(
+            "broker <id> after default SET",
+            &settled_configs(
+                &mut c,
+                RES_BROKER,
+                &node,
+                &bkeys,
+                if ok {
+                    &[("message.max.bytes", "2000000")]
+                } else {
+                    &[]
+                },
+            )
+            .await,
+        );
+        let ok = incremental(
+            &mut c,
+            &mut o,
+            "broker <id> DELETE log.retention.ms",
+            &incremental_req(
+                RES_BROKER,
+                &node,
+                &[("log.retention.ms", OP_DELETE, None)],
+                false,
+            ),
+        )
+        .await;
+        o.rec(
+            "broker <id> after DELETE (default shows through)",
+            &settled_configs(
+                &mut c,
+                RES_BROKER,
+                &node,
+                &bkeys,
+                if ok {
+                    &[("log.retention.ms", "1814400000")]
+                } else {
+                    &[]
+                },
+            )
+            .await,
+        );
+        let ok = incremental(
+            &mut c,
+            &mut o,
+            "broker default DELETE both",
+            &incremental_req(
+                RES_BROKER,
+                "",
+                &[
+                    ("log.retention.ms", OP_DELETE, None),
+                    ("message.max.bytes", OP_DELETE, None),
+                ],
+                false,
+            ),
+        )
+        .await;
+        o.rec(
+            "broker <id> after default DELETE",
+            &settled_configs(
+                &mut c,
+                RES_BROKER,
+                &node,
+                &bkeys,
+                if ok {
+                    &[("message.max.bytes", "1048588")]
+                } else {
+                    &[]
+                },
+            )
+            .await,
+        );
+        for (label, name, ops, validate_only) in [
+            (
+                "broker <id> SET log.retention.ms=abc (invalid)",
+                node.as_str(),
+                vec![("log.retention.ms", OP_SET, Some("abc"))],
+                false,
+            ),
+            (
+                "broker <id> SET node.id=7 (read-only)",
+                node.as_str(),
+                vec![("node.id", OP_SET, Some("7"))],
+                false,
+            ),
+            (
+                "broker <id> SET log.dirs=/tmp/x (read-only)",
+                node.as_str(),
+                vec![("log.dirs", OP_SET, Some("/tmp/x"))],
+                false,
+            ),
+            (
+                "broker <id> SET no.such.config=1 (unknown name)",
+                node.as_str(),
+                vec![("no.such.config", OP_SET, Some("1"))],
+                false,
+            ),
+            (
+                "broker 42 (not this one) SET log.retention.ms",
+                "42",
+                vec![("log.retention.ms", OP_SET, Some("1209600000"))],
+                false,
+            ),
+            (
+                "broker <id> validate_only SET message.max.bytes=3000000",
+                node.as_str(),
+                vec![("message.max.bytes", OP_SET, Some("3000000"))],
+                true,
+            ),
+        ] {
+            incremental(
+                &mut c,
+                &mut o,
+                label,
+                &incremental_req(RES_BROKER, name, &ops, validate_only),
+            )
+            .await;
+        }
+        o.rec(
+            "broker <id> at the end",
+            &describe_configs(&mut c, RES_BROKER, &node, &bkeys).await,
+        );
+        o
+    })
+}
+
+/// A3. Legacy AlterConfigs: the given set replaces every dynamic config of
+///     the resource.
+fn admin_alter_configs(ctx: Ctx) -> Fut {
+    Box::pin(async move {
+        let mut o = Obs::default();
+        let mut c = Conn::new(&ctx).await;
+        let t = ctx.name("ac");
+        let keys = ["retention.ms", "cleanup.policy", "max.message.bytes"];
+        o.rec(
+            "create with retention.ms=3600000, cleanup.policy=compact",
+            &create_topic(
+                &mut c,
+                &t,
+                1,
+                &[("retention.ms", "3600000"), ("cleanup.policy", "compact")],
+            )
+            .await,
+        );
+        o.rec(
+            "describe before",
+            &describe_configs(&mut c, RES_TOPIC, &t, &keys).await,
+        );
+        for (label, v, configs, validate_only, want) in [
+            (
+                "v2 max.message.bytes=2000 only",
+                2,
+                vec![("max.message.bytes", "2000")],
+                false,
+                vec![
+                    ("max.message.bytes", "2000"),
+                    ("retention.ms", "604800000"),
+                    ("cleanup.policy", "delete"),
+                ],
+            ),
+            (
+                "v2 validate_only retention.ms=1000",
+                2,
+                vec![("retention.ms", "1000")],
+                true,
+                vec![],
+            ),
+            (
+                "v2 retention.ms=abc (invalid)",
+                2,
+                vec![("retention.ms", "abc")],
+                false,
+                vec![],
+            ),
+            (
+                "v2 no.such.config=1",
+                2,
+                vec![("no.such.config", "1")],
+                false,
+                vec![],
+            ),
+            (
+                "v0 cleanup.policy=compact",
+                0,
+                vec![("cleanup.policy", "compact")],
+                false,
+                vec![
+                    ("cleanup.policy", "compact"),
+                    ("max.message.bytes", "1048588"),
+                ],
+            ),
+            (
+                "v1 nothing (clears all)",
+                1,
+                vec![],
+                false,
+                vec![("cleanup.policy", "delete")],
+            ),
+        ] {
+            let r: Reply<AlterConfigsResponse> = txn_call(
+                &mut c,
+                ApiKey::AlterConfigs,
+                v,
+                &alter_configs_req(RES_TOPIC, &t, &configs, validate_only),
+            )
+            .await;
+            let ok = r
+                .as_ref()
+                .is_some_and(|r| r.responses.iter().all(|x| x.error_code == 0));
+            o.rec(label, &r);
+            let want = if ok { want } else { vec![] };
+            o.rec(
+                format!("{label}: describe after"),
+                &settled_configs(&mut c, RES_TOPIC, &t, &keys, &want).await,
+            );
+        }
+        let r: Reply<AlterConfigsResponse> = txn_call(
+            &mut c,
+            ApiKey::AlterConfigs,
+            2,
+            &alter_configs_req(
+                RES_TOPIC,
+                &ctx.name("ac-nope"),
+                &[("retention.ms", "1000")],
+                false,
+            ),
+        )
+        .await;
+        o.rec("v2 unknown topic", &r);
+        o
+    })
+}
+
+fn delete_records_req(topic: &str, parts: &[(i32, i64)]) -> DeleteRecordsRequest {
+    DeleteRecordsRequest::default()
+        .with_timeout_ms(10_000)
+        .with_topics(vec![delete_records_request::DeleteRecordsTopic::default()
+            .with_name(tn(topic))
+            .with_partitions(
+                parts
+                    .iter()
+                    .map(|&(p, off)| {
+                        delete_records_request::DeleteRecordsPartition::default()
+                            .with_partition_index(p)
+                            .with_offset(off)
+                    })
+                    .collect(),
+            )])
+}
+
+/// ListOffsets v8 of one partition at `ts` (-1 latest, -2 earliest).
+async fn list_offsets_v8(c: &mut Conn, t: &str, p: i32, ts: i64) -> Reply<ListOffsetsResponse> {
+    txn_call(c, ApiKey::ListOffsets, 8, &list_offsets_req(t, &[p], ts)).await
+}
+
+/// A4. DeleteRecords: the low watermark moves; ListOffsets earliest and
+///     Fetch follow it.
+fn admin_delete_records(ctx: Ctx) -> Fut {
+    Box::pin(async move {
+        let mut o = Obs::default();
+        let mut c = Conn::new(&ctx).await;
+        let t = ctx.name("dr");
+        o.rec(
+            "create (2 partitions)",
+            &create_topic(&mut c, &t, 2, &[]).await,
+        );
+        for i in 0..2 {
+            o.rec(
+                format!("produce 5 records to p0 (batch {i})"),
+                &produced(
+                    produce(
+                        &mut c,
+                        &t,
+                        0,
+                        batch(5, 1000 + 5 * i, None, Compression::None),
+                    )
+                    .await,
+                ),
+            );
+        }
+        for (label, v, parts) in [
+            ("v2 p0 to 3 (inside batch 0)", 2, vec![(0, 3)]),
+            ("v2 p0 to 1 (below the low watermark)", 2, vec![(0, 1)]),
+            ("v2 p0 to 3 again", 2, vec![(0, 3)]),
+            (
+                "v2 p0 to 11 (beyond the high watermark 10)",
+                2,
+                vec![(0, 11)],
+            ),
+            ("v2 p1 to 0 (empty partition)", 2, vec![(1, 0)]),
+            ("v2 p1 to 1 (empty partition, beyond)", 2, vec![(1, 1)]),
+            ("v2 p5 (no such partition)", 2, vec![(5, 0)]),
+            ("v2 p0 to -2 (negative, not -1)", 2, vec![(0, -2)]),
+            ("v0 p0 to 6 and p1 to -1", 0, vec![(0, 6), (1, -1)]),
+        ] {
+            let r: Reply<DeleteRecordsResponse> = txn_call(
+                &mut c,
+                ApiKey::DeleteRecords,
+                v,
+                &delete_records_req(&t, &parts),
+            )
+            .await;
+            o.rec(label, &r);
+            o.rec(
+                format!("{label}: ListOffsets v8 earliest p0"),
+                &list_offsets_v8(&mut c, &t, 0, -2).await,
+            );
+        }
+        o.rec(
+            "v12 fetch p0 from 0 (below the log start 6)",
+            &fetch_view(
+                txn_call(
+                    &mut c,
+                    ApiKey::Fetch,
+                    12,
+                    &fetch_req(&t, &[(0, 0)], 1 << 20, 1 << 20),
+                )
+                .await,
+            ),
+        );
+        o.rec(
+            "v12 fetch p0 from 5 (below the log start 6)",
+            &fetch_view(
+                txn_call(
+                    &mut c,
+                    ApiKey::Fetch,
+                    12,
+                    &fetch_req(&t, &[(0, 5)], 1 << 20, 1 << 20),
+                )
+                .await,
+            ),
+        );
+        o.rec(
+            "v12 fetch p0 from 6 (the log start)",
+            &fetch_view(
+                txn_call(
+                    &mut c,
+                    ApiKey::Fetch,
+                    12,
+                    &fetch_req(&t, &[(0, 6)], 1 << 20, 1 << 20),
+                )
+                .await,
+            ),
+        );
+        let r: Reply<DeleteRecordsResponse> = txn_call(
+            &mut c,
+            ApiKey::DeleteRecords,
+            2,
+            &delete_records_req(&t, &[(0, -1)]),
+        )
+        .await;
+        o.rec("v2 p0 to -1 (the high watermark)", &r);
+        o.rec(
+            "after -1: ListOffsets v8 earliest p0",
+            &list_offsets_v8(&mut c, &t, 0, -2).await,
+        );
+        o.rec(
+            "after -1: ListOffsets v8 latest p0",
+            &list_offsets_v8(&mut c, &t, 0, -1).await,
+        );
+        o.rec(
+            "after -1: v12 fetch p0 from 9",
+            &fetch_view(
+                txn_call(
+                    &mut c,
+                    ApiKey::Fetch,
+                    12,
+                    &fetch_req(&t, &[(0, 9)], 1 << 20, 1 << 20),
+                )
+                .await,
+            ),
+        );
+        o.rec(
+            "after -1: produce 2 to p0",
+            &produced(produce(&mut c, &t, 0, batch(2, 2000, None, Compression::None)).await),
+        );
+        o.rec(
+            "after -1: v12 fetch p0 from 10",
+            &fetch_view(
+                txn_call(
+                    &mut c,
+                    ApiKey::Fetch,
+                    12,
+                    &fetch_req(&t, &[(0, 10)], 1 << 20, 1 << 20),
+                )
+                .await,
+            ),
+        );
+        let r: Reply<DeleteRecordsResponse> = txn_call(
+            &mut c,
+            ApiKey::DeleteRecords,
+            2,
+            &delete_records_req(&ctx.name("dr-nope"), &[(0, 0)]),
+        )
+        .await;
+        o.rec("v2 unknown topic", &r);
+        o
+    })
+}
+
+fn log_dirs_req(topics: Option<&[(&str, &[i32])]>) -> DescribeLogDirsRequest {
+    DescribeLogDirsRequest::default().with_topics(topics.map(|ts| {
+        ts.iter()
+            .map(|(t, ps)| {
+                describe_log_dirs_request::DescribableLogDirTopic::default()
+                    .with_topic(tn(t))
+                    .with_partitions(ps.to_vec())
+            })
+            .collect()
+    }))
+}
+
+/// A5. DescribeLogDirs: all topics (this run's kept), one topic, unknown
+///     ones.
+fn admin_describe_log_dirs(ctx: Ctx) -> Fut {
+    Box::pin(async move {
+        let mut o = Obs::default();
+        let mut c = Conn::new(&ctx).await;
+        let t = ctx.name("ld");
+        let t2 = ctx.name("ld-empty");
+        o.rec(
+            "create (2 partitions)",
+            &create_topic(&mut c, &t, 2, &[]).await,
+        );
+        o.rec("create empty", &create_topic(&mut c, &t2, 1, &[]).await);
+        o.rec(
+            "produce 3 records to p0",
+            &produced(produce(&mut c, &t, 0, batch(3, 1000, None, Compression::None)).await),
+        );
+        let prefix = ctx.name("ld");
+        for v in [4, 1] {
+            let r: Reply<DescribeLogDirsResponse> =
+                txn_call(&mut c, ApiKey::DescribeLogDirs, v, &log_dirs_req(None)).await;
+            let r = r.map(|mut r| {
+                for d in &mut r.results {
+                    d.topics.retain(|t| t.name.0.as_str().starts_with(&prefix));
+                }
+                r
+            });
+            o.rec(format!("v{v} all (this run's topics kept)"), &r);
+        }
+        let tt: &[(&str, &[i32])] = &[(&t, &[0, 1])];
+        for v in [4, 1] {
+            let r: Reply<DescribeLogDirsResponse> =
+                txn_call(&mut c, ApiKey::DescribeLogDirs, v, &log_dirs_req(Some(tt))).await;
+            o.rec(format!("v{v} one topic, both partitions"), &r);
+        }
+        let nope = ctx.name("ld-nope");
+        for (label, q) in [
+            ("v4 partition 0 only", vec![(t.as_str(), &[0][..])]),
+            ("v4 partition 7 (none such)", vec![(t.as_str(), &[7][..])]),
+            ("v4 unknown topic", vec![(nope.as_str(), &[0][..])]),
+            ("v4 empty topic", vec![(t2.as_str(), &[0][..])]),
+            ("v4 no partitions listed", vec![(t.as_str(), &[][..])]),
+        ] {
+            let r: Reply<DescribeLogDirsResponse> =
+                txn_call(&mut c, ApiKey::DescribeLogDirs, 4, &log_dirs_req(Some(&q))).await;
+            o.rec(label, &r);
+        }
+        let r: Reply<DescribeLogDirsResponse> =
+            txn_call(&mut c, ApiKey::DescribeLogDirs, 4, &log_dirs_req(Some(&[]))).await;
+        o.rec("v4 empty topic list", &r);
+        o
+    })
+}
+
+fn dtp_req(
+    topics: &[&str],
+    limit: i32,
+    cursor: Option<(&str, i32)>,
+) -> DescribeTopicPartitionsRequest {
+    DescribeTopicPartitionsRequest::default()
+        .with_topics(
+            topics
+                .iter()
+                .map(|t| {
+                    describe_topic_partitions_request::TopicRequest::default().with_name(tn(t))
+                })
+                .collect(),
+        )
+        .with_response_partition_limit(limit)
+        .with_cursor(cursor.map(|(t, p)| {
+            describe_topic_partitions_request::Cursor::default()
+                .with_topic_name(tn(t))
+                .with_partition_index(p)
+        }))
+}
+
+/// A6. DescribeTopicPartitions (API 75): all topics, one, cursor paging,
+///     unknown topics.
+fn admin_describe_topic_partitions(ctx: Ctx) -> Fut {
+    Box::pin(async move {
+        let mut o = Obs::default();
+        let mut c = Conn::new(&ctx).await;
+        let a = ctx.name("dtp-a");
+        let b = ctx.name("dtp-b");
+        o.rec(
+            "create a (3 partitions)",
+            &create_topic(&mut c, &a, 3, &[]).await,
+        );
+        o.rec(
+            "create b (2 partitions)",
+            &create_topic(&mut c, &b, 2, &[]).await,
+        );
+        let prefix = ctx.name("dtp");
+        let r: Reply<DescribeTopicPartitionsResponse> = txn_call(
+            &mut c,
+            ApiKey::DescribeTopicPartitions,
+            0,
+            &dtp_req(&[], 2000, None),
+        )
+        .await;
+        let r = r.map(|mut r| {
+            r.topics.retain(|t| {
+                t.name
+                    .as_ref()
+                    .is_some_and(|n| n.0.as_str().starts_with(&prefix))
+            });
+            r
+        });
+        o.rec("all topics (this run's kept)", &r);
+        let r: Reply<DescribeTopicPartitionsResponse> = txn_call(
+            &mut c,
+            ApiKey::DescribeTopicPartitions,
+            0,
+            &dtp_req(&[&a], 2000, None),
+        )
+        .await;
+        o.rec("topic a", &r);
+        // Paging one partition at a time until the cursor ends (5 pages
+        // for 5 partitions; bounded).
+        let mut cursor: Option<(String, i32)> = None;
+        for page in 0..8 {
+            let r: Reply<DescribeTopicPartitionsResponse> = txn_call(
+                &mut c,
+                ApiKey::DescribeTopicPartitions,
+                0,
+                &dtp_req(&[&b, &a], 1, cursor.as_ref().map(|(t, p)| (t.as_str(), *p))),
+            )
+            .await;
+            o.rec(format!("a and b, limit 1, page {page}"), &r);
+            cursor = r.as_ref().and_then(|r| {
+                r.next_cursor
+                    .as_ref()
+                    .map(|c| (c.topic_name.0.to_string(), c.partition_index))
+            });
+            if cursor.is_none() {
+                break;
+            }
+        }
+        for (label, topics, limit, cur) in [
+            (
+                "a and b, limit 2, cursor at a/2",
+                vec![&a, &b],
+                2,
+                Some((a.as_str(), 2)),
+            ),
+            (
+                "a and b, limit 10, cursor at b/1",
+                vec![&a, &b],
+                10,
+                Some((b.as_str(), 1)),
+            ),
+            (
+                "a, cursor at a/9 (past the end)",
+                vec![&a],
+                10,
+                Some((a.as_str(), 9)),
+            ),
+            (
+                "a, cursor on a topic not asked for",
+                vec![&a],
+                10,
+                Some((b.as_str(), 0)),
+            ),
+            ("a, limit 0", vec![&a], 0, None),
+        ] {
+            let names: Vec<&str> = topics.iter().map(|s| s.as_str()).collect();
+            let r: Reply<DescribeTopicPartitionsResponse> = txn_call(
+                &mut c,
+                ApiKey::DescribeTopicPartitions,
+                0,
+                &dtp_req(&names, limit, cur),
+            )
+            .await;
+            o.rec(label, &r);
+        }
+        let nope = ctx.name("dtp-nope");
+        let r: Reply<DescribeTopicPartitionsResponse> = txn_call(
+            &mut c,
+            ApiKey::DescribeTopicPartitions,
+            0,
+            &dtp_req(&[&nope, &a], 2000, None),
+        )
+        .await;
+        o.rec("unknown topic and a", &r);
+        o
+    })
+}
+
+fn elect_req(election_type: i8, topics: Option<&[(&str, &[i32])]>) -> ElectLeadersRequest {
+    ElectLeadersRequest::default()
+        .with_election_type(election_type)
+        .with_timeout_ms(10_000)
+        .with_topic_partitions(topics.map(|ts| {
+            ts.iter()
+                .map(|(t, ps)| {
+                    elect_leaders_request::TopicPartitions::default()
+                        .with_topic(tn(t))
+                        .with_partitions(ps.to_vec())
+                })
+                .collect()
+        }))
+}
+
+/// A7. ElectLeaders: nothing to elect on a single node.
+fn admin_elect_leaders(ctx: Ctx) -> Fut {
+    Box::pin(async move {
+        let mut o = Obs::default();
+        let mut c = Conn::new(&ctx).await;
+        let t = ctx.name("el");
+        o.rec(
+            "create (2 partitions)",
+            &create_topic(&mut c, &t, 2, &[]).await,
+        );
+        let nope = ctx.name("el-nope");
+        for (label, v, et, q) in [
+            ("v2 preferred p0, p1", 2, 0, vec![(t.as_str(), &[0, 1][..])]),
+            ("v2 unclean p0", 2, 1, vec![(t.as_str(), &[0][..])]),
+            (
+                "v2 preferred p9 (none such)",
+                2,
+                0,
+                vec![(t.as_str(), &[9][..])],
+            ),
+            (
+                "v2 preferred unknown topic",
+                2,
+                0,
+                vec![(nope.as_str(), &[0][..])],
+            ),
+            ("v0 preferred p0", 0, 0, vec![(t.as_str(), &[0][..])]),
+            ("v1 preferred p0", 1, 0, vec![(t.as_str(), &[0][..])]),
+            ("v2 election type 5", 2, 5, vec![(t.as_str(), &[0][..])]),
+        ] {
+            let r: Reply<ElectLeadersResponse> =
+                txn_call(&mut c, ApiKey::ElectLeaders, v, &elect_req(et, Some(&q))).await;
+            o.rec(label, &r);
+        }
+        let r: Reply<ElectLeadersResponse> =
+            txn_call(&mut c, ApiKey::ElectLeaders, 2, &elect_req(0, None)).await;
+        // Kafka answers all partitions with only those it elected; other
+        // scenarios' topics are left out of the comparison.
+        let prefix = ctx.run.clone();
+        let r = r.map(|mut r| {
+            r.replica_election_results
+                .retain(|t| t.topic.0.as_str().starts_with(&prefix));
+            r
+        });
+        o.rec("v2 preferred, all partitions (this run's topics kept)", &r);
+        o
+    })
+}
+
+/// A8. Partition reassignments: none in progress; a reassignment to a
+///     broker that does not exist is refused.
+fn admin_reassignments(ctx: Ctx) -> Fut {
+    Box::pin(async move {
+        let mut o = Obs::default();
+        let mut c = Conn::new(&ctx).await;
+        let node = own_node_id(&mut c).await.parse::<i32>().unwrap_or(1);
+        let t = ctx.name("ra");
+        o.rec(
+            "create (2 partitions)",
+            &create_topic(&mut c, &t, 2, &[]).await,
+        );
+        let list = |topics: Option<Vec<(String, Vec<i32>)>>| {
+            ListPartitionReassignmentsRequest::default()
+                .with_timeout_ms(10_000)
+                .with_topics(topics.map(|ts| {
+                    ts.into_iter()
+                        .map(|(t, ps)| {
+                            list_partition_reassignments_request::ListPartitionReassignmentsTopics::default()
+                                .with_name(tn(&t))
+                                .with_partition_indexes(ps)
+                        })
+                        .collect()
+                }))
+        };
+        let r: Reply<ListPartitionReassignmentsResponse> =
+            txn_call(&mut c, ApiKey::ListPartitionReassignments, 0, &list(None)).await;
+        o.rec("list v0 all", &r);
+        let r: Reply<ListPartitionReassignmentsResponse> = txn_call(
+            &mut c,
+            ApiKey::ListPartitionReassignments,
+            0,
+            &list(Some(vec![(t.clone(), vec![0, 1])])),
+        )
+        .await;
+        o.rec("list v0 this topic", &r);
+        let r: Reply<ListPartitionReassignmentsResponse> = txn_call(
+            &mut c,
+            ApiKey::ListPartitionReassignments,
+            0,
+            &list(Some(vec![(ctx.name("ra-nope"), vec![0])])),
+        )
+        .await;
+        o.rec("list v0 unknown topic", &r);
+        let alter = |topic: &str, parts: Vec<(i32, Option<Vec<i32>>)>| {
+            AlterPartitionReassignmentsRequest::default()
+                .with_timeout_ms(10_000)
+                .with_allow_replication_factor_change(true)
+                .with_topics(vec![alter_partition_reassignments_request::ReassignableTopic::default()
+                    .with_name(tn(topic))
+                    .with_partitions(
+                        parts
+                            .into_iter()
+                            .map(|(p, rs)| {
+                                alter_partition_reassignments_request::ReassignablePartition::default()
+                                    .with_partition_index(p)
+                                    .with_replicas(rs.map(|rs| rs.into_iter().map(BrokerId).collect()))
+                            })
+                            .collect(),
+                    )])
+        };
+        let nope = ctx.name("ra-nope");
+        for (label, v, req) in [
+            (
+                "alter v1 p0 to broker 42 (none such)",
+                1,
+                alter(&t, vec![(0, Some(vec![42]))]),
+            ),
+            (
+                "alter v0 p0 to broker 42 (none such)",
+                0,
+                alter(&t, vec![(0, Some(vec![42]))]),
+            ),
+            (
+                "alter v1 p0 to this node and 42",
+                1,
+                alter(&t, vec![(0, Some(vec![node, 42]))]),
+            ),
+            (
+                "alter v1 p0 to no replicas",
+                1,
+                alter(&t, vec![(0, Some(vec![]))]),
+            ),
+            (
+                "alter v1 p1 cancel (none in progress)",
+                1,
+                alter(&t, vec![(1, None)]),
+            ),
+            (
+                "alter v1 p9 (none such) to this node",
+                1,
+                alter(&t, vec![(9, Some(vec![node]))]),
+            ),
+            (
+                "alter v1 unknown topic",
+                1,
+                alter(&nope, vec![(0, Some(vec![node]))]),
+            ),
+            (
+                "alter v1 p0 to this node (where it is)",
+                1,
+                alter(&t, vec![(0, Some(vec![node]))]),
+            ),
+        ] {
+            let r: Reply<AlterPartitionReassignmentsResponse> =
+                txn_call(&mut c, ApiKey::AlterPartitionReassignments, v, &req).await;
+            o.rec(label, &r);
+        }
+        let r: Reply<ListPartitionReassignmentsResponse> =
+            txn_call(&mut c, ApiKey::ListPartitionReassignments, 0, &list(None)).await;
+        o.rec("list v0 all at the end", &r);
+        o.rec("metadata at the end", &settled_shape(&mut c, &t, 2).await);
+        o
+    })
+}
+
+/// A9. __consumer_offsets in Metadata once a group has committed: internal,
+///     offsets.topic.num.partitions partitions (1 on both brokers here).
+fn admin_consumer_offsets_topic(ctx: Ctx) -> Fut {
+    Box::pin(async move {
+        let mut o = Obs::default();
+        let mut c = Conn::new(&ctx).await;
+        let t = ctx.name("co");
+        let g = ctx.name("co-group");
+        o.rec("create", &create_topic(&mut c, &t, 1, &[]).await);
+        wait_group_coordinator(&mut c, &g).await;
+        let r: Reply<OffsetCommitResponse> = txn_call(
+            &mut c,
+            ApiKey::OffsetCommit,
+            8,
+            &commit_req(&g, -1, "", &[(&t, 0, 0)]),
+        )
+        .await;
+        o.rec("commit offset 0 (simple group)", &r);
+        for v in [12, 1] {
+            let r: Reply<MetadataResponse> = txn_call(
+                &mut c,
+                ApiKey::Metadata,
+                v,
+                &MetadataRequest::default().with_topics(None),
+            )
+            .await;
+            o.rec(
+                format!("v{v} all topics: __consumer_offsets"),
+                &r.as_ref().map(|m| topic_shape(m, "__consumer_offsets")),
+            );
+            if let Some(m) = r.as_ref() {
+                let mut internal: Vec<String> = m
+                    .topics
+                    .iter()
+                    .filter(|t| t.is_internal)
+                    .filter_map(|t| t.name.as_ref().map(|n| n.0.to_string()))
+                    .collect();
+                internal.sort();
+                o.info(format!("v{v} internal topics"), internal.join(", "));
+                o.rec(
+                    format!("v{v} all topics: this run's topic is not internal"),
+                    &topic_shape(m, &t).map(|s| s.is_internal),
+                );
+            }
+        }
+        let r: Reply<MetadataResponse> = txn_call(
+            &mut c,
+            ApiKey::Metadata,
+            12,
+            &metadata_req(&["__consumer_offsets"], false),
+        )
+        .await;
+        o.rec(
+            "v12 by name: __consumer_offsets",
+            &r.as_ref().map(|m| topic_shape(m, "__consumer_offsets")),
+        );
+        o
+    })
+}
+
+/// A10. ApiVersions v3 and v4: supported and finalized features, and the
+///      version ranges of the admin APIs.
+fn admin_features(ctx: Ctx) -> Fut {
+    Box::pin(async move {
+        let mut o = Obs::default();
+        let mut c = Conn::new(&ctx).await;
+        for v in [3, 4] {
+            let r: Reply<ApiVersionsResponse> = txn_call(
+                &mut c,
+                ApiKey::ApiVersions,
+                v,
+                &ApiVersionsRequest::default()
+                    .with_client_software_name(sb("gregor-differential"))
+                    .with_client_software_version(sb("1")),
+            )
+            .await;
+            let Some(r) = r.as_ref() else {
+                o.rec(format!("v{v}"), &r);
+                continue;
+            };
+            o.rec(format!("v{v} error_code"), &r.error_code);
+            o.rec(
+                format!("v{v} finalized features epoch >= 0"),
+                &(r.finalized_features_epoch >= 0),
+            );
+            let mut sup: Vec<String> = r
+                .supported_features
+                .iter()
+                .map(|f| format!("{} {}-{}", f.name.as_str(), f.min_version, f.max_version))
+                .collect();
+            sup.sort();
+            for f in sup {
+                let (name, range) = f.split_once(' ').unwrap();
+                o.rec(format!("v{v} supported {name}"), &range);
+            }
+            let mut fin: Vec<String> = r
+                .finalized_features
+                .iter()
+                .map(|f| {
+                    format!(
+                        "{} {}-{}",
+                        f.name.as_str(),
+                        f.min_version_level,
+                        f.max_version_level
+                    )
+                })
+                .collect();
+            fin.sort();
+            for f in fin {
+                let (name, range) = f.split_once(' ').unwrap();
+                o.rec(format!("v{v} finalized {name}"), &range);
+            }
+            if v == 4 {
+                let mut ranges = String::new();
+                for k in &r.api_keys {
+                    if [21, 32, 33, 35, 37, 43, 44, 45, 46, 48, 49, 57, 75].contains(&k.api_key) {
+                        let _ =
+                            writeln!(ranges, "{} {}-{}", k.api_key, k.min_version, k.max_version);
+                    }
+                }
+                o.rec(
+                    "admin API ranges (DeleteRecords, DescribeConfigs, AlterConfigs, \
+                     DescribeLogDirs, CreatePartitions, ElectLeaders, IncrementalAlterConfigs, \
+                     AlterPartitionReassignments, ListPartitionReassignments, \
+                     DescribeClientQuotas, AlterClientQuotas, UpdateFeatures, \
+                     DescribeTopicPartitions)",
+                    &ranges,
+                );
+            }
+        }
         o
     })
 }
