@@ -134,8 +134,8 @@ def entry(a: AdminClient, rtype, name: str, key: str):
 
 def wait_entry(a: AdminClient, rtype, name: str, key: str, value, source):
     """Polls DescribeConfigs until `key` has (value, source): Kafka applies a
-    broker config change through its metadata log, a moment after the
-    IncrementalAlterConfigs response."""
+    config change through its metadata log, so the broker may describe the
+    old value for a moment after the alter's response."""
     deadline = time.monotonic() + TIMEOUT_S
     while True:
         got = entry(a, rtype, name, key)
@@ -316,22 +316,19 @@ def test_incremental_alter_configs_topic(broker):
             ("cleanup.policy", "compact", AlterConfigOpType.APPEND),
         ],
     )
-    v, src, syn = entry(a, T, t, "retention.ms")
-    assert (v, src) == ("1234567", SRC_TOPIC)
+    v, src, syn = wait_entry(a, T, t, "retention.ms", "1234567", SRC_TOPIC)
     assert syn["retention.ms"] == ("1234567", SRC_TOPIC), syn
-    v, src, syn = entry(a, T, t, "cleanup.policy")
-    assert (v, src) == ("delete,compact", SRC_TOPIC)
+    v, src, syn = wait_entry(a, T, t, "cleanup.policy", "delete,compact", SRC_TOPIC)
     assert syn == {"cleanup.policy": ("delete,compact", SRC_TOPIC), "log.cleanup.policy": ("delete", SRC_DEFAULT)}
 
     incremental(a, T, t, [("cleanup.policy", "delete", AlterConfigOpType.SUBTRACT)])
-    assert entry(a, T, t, "cleanup.policy")[:2] == ("compact", SRC_TOPIC)
+    wait_entry(a, T, t, "cleanup.policy", "compact", SRC_TOPIC)
     # APPEND of a value already in the list leaves it once
     incremental(a, T, t, [("cleanup.policy", "compact", AlterConfigOpType.APPEND)])
     assert entry(a, T, t, "cleanup.policy")[:2] == ("compact", SRC_TOPIC)
 
     incremental(a, T, t, [("retention.ms", None, AlterConfigOpType.DELETE)])
-    v, src, syn = entry(a, T, t, "retention.ms")
-    assert (v, src) == ("604800000", SRC_DEFAULT)
+    v, src, syn = wait_entry(a, T, t, "retention.ms", "604800000", SRC_DEFAULT)
     assert "retention.ms" not in syn, syn
     # the other config kept its dynamic value
     assert entry(a, T, t, "cleanup.policy")[:2] == ("compact", SRC_TOPIC)
@@ -361,6 +358,7 @@ def test_alter_configs_legacy_replaces_the_set(broker):
     assert entry(a, T, t, "max.message.bytes")[:2] == ("20000", SRC_TOPIC)
 
     results(a.alter_configs([ConfigResource(T, t, set_config={"segment.ms": "7200000"})]))
+    wait_entry(a, T, t, "segment.ms", "7200000", SRC_TOPIC)
     d = describe(a, T, t)
     assert (d["segment.ms"].value, d["segment.ms"].source) == ("7200000", SRC_TOPIC)
     # what the request did not name went back to the default

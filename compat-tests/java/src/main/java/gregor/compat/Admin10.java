@@ -146,8 +146,8 @@ public final class Admin10 {
 
     /**
      * Polls DescribeConfigs until {@code name} has this value and source (Kafka
-     * applies broker config changes through its metadata log, a moment after
-     * the response) or 30 s pass; returns the last entry either way, for the
+     * applies config changes through its metadata log, a moment after the
+     * response) or 30 s pass; returns the last entry either way, for the
      * caller to report.
      */
     ConfigEntry awaitEntry(ConfigResource r, String name, String value, ConfigEntry.ConfigSource source)
@@ -207,15 +207,17 @@ public final class Admin10 {
         alter(r, List.of(
                 new AlterConfigOp(new ConfigEntry("retention.ms", "1234567"), AlterConfigOp.OpType.SET),
                 new AlterConfigOp(new ConfigEntry("cleanup.policy", "compact"), AlterConfigOp.OpType.APPEND)));
-        ConfigEntry retention = configEntry(r, "retention.ms");
-        ConfigEntry policy = configEntry(r, "cleanup.policy");
+        ConfigEntry retention = awaitEntry(r, "retention.ms", "1234567", ConfigEntry.ConfigSource.DYNAMIC_TOPIC_CONFIG);
+        ConfigEntry policy = awaitEntry(r, "cleanup.policy", "delete,compact",
+                ConfigEntry.ConfigSource.DYNAMIC_TOPIC_CONFIG);
         String invalid = failure(admin.incrementalAlterConfigs(Map.of(r, List.of(
                 new AlterConfigOp(new ConfigEntry("retention.ms", "abc"), AlterConfigOp.OpType.SET)))).all());
         alter(r, List.of(new AlterConfigOp(new ConfigEntry("retention.ms", null), AlterConfigOp.OpType.DELETE)));
         Json.emit(Json.event("topic_configs").raw("retention.ms", pair(retention))
                 .raw("retention.ms.synonyms", synonyms(retention))
                 .raw("cleanup.policy", pair(policy)).str("invalid_error", invalid)
-                .raw("after_delete", pair(configEntry(r, "retention.ms"))));
+                .raw("after_delete", pair(awaitEntry(r, "retention.ms", "604800000",
+                        ConfigEntry.ConfigSource.DEFAULT_CONFIG))));
     }
 
     void brokerConfigs() throws Exception {
