@@ -163,9 +163,12 @@ def produce_n(bootstrap: str, topic: str, partition: int, n: int) -> list[int]:
         else:
             offsets.append(msg.offset())
 
-    for i in range(n):
-        p.produce(topic, key=f"k{i}".encode(), value=f"v{i}".encode(), partition=partition, on_delivery=cb)
-    assert p.flush(TIMEOUT_S) == 0, "records still in flight"
+    try:
+        for i in range(n):
+            p.produce(topic, key=f"k{i}".encode(), value=f"v{i}".encode(), partition=partition, on_delivery=cb)
+        assert p.flush(TIMEOUT_S) == 0, "records still in flight"
+    finally:
+        p.close()
     assert not errors, errors
     return sorted(offsets)
 
@@ -254,9 +257,27 @@ def test_new_partitions_reach_producer_and_consumer(broker):
         }
     )
     p = Producer({"bootstrap.servers": broker.bootstrap, "acks": "all", **refresh})
+    sent: dict[tuple[int, int], bytes] = {}  # (partition, offset) -> value
+    errors: list = []
+
+    def send(i: int) -> None:
+        # keyed, no partition given: the producer's partitioner spreads the
+        # keys over the partitions its metadata knows
+        p.produce(
+            t,
+            key=f"key-{i}".encode(),
+            value=f"v{i}".encode(),
+            on_delivery=lambda err, m: errors.append(err)
+            if err
+            else sent.__setitem__((m.partition(), m.offset()), m.value()),
+        )
+        assert p.flush(TIMEOUT_S) == 0 and not errors, errors
+
     try:
         c.subscribe([t])
-        got: dict[int, list[bytes]] = {}
+        # (partition, offset) -> value: the rebalance onto the new partitions
+        # may hand partition 0 back uncommitted, and it is read again
+        got: dict[tuple[int, int], bytes] = {}
 
         def poll_until(pred, what):
             deadline = time.monotonic() + 60
@@ -265,31 +286,33 @@ def test_new_partitions_reach_producer_and_consumer(broker):
                 if m is not None:
                     if m.error():
                         raise KafkaException(m.error())
-                    got.setdefault(m.partition(), []).append(m.value())
+                    got[(m.partition(), m.offset())] = m.value()
                 if pred():
                     return
-            pytest.fail(f"{what} within 60 s (assignment {c.assignment()}, got {got})")
+            pytest.fail(f"{what} within 60 s (assignment {c.assignment()}, got {got}, sent {sent})")
 
         poll_until(lambda: [x.partition for x in c.assignment()] == [0], "no assignment of [0]")
+        send(0)  # the producer knows the topic with one partition
+        assert sent == {(0, 0): b"v0"}
         assert results(a.create_partitions([NewPartitions(t, 3)])) == {t: None}
         poll_until(
             lambda: sorted(x.partition for x in c.assignment()) == [0, 1, 2],
             "the new partitions not assigned",
         )
-        # the producer learns the new partitions from its own refresh
-        deadline = time.monotonic() + 30
-        while len(p.list_topics(t, timeout=TIMEOUT_S).topics[t].partitions) != 3:
-            assert time.monotonic() < deadline, "producer metadata never showed 3 partitions"
-            time.sleep(0.2)
-        errors: list = []
-        for part in (0, 1, 2):
-            p.produce(t, value=f"p{part}".encode(), partition=part,
-                      on_delivery=lambda err, m: err and errors.append(err))
-        assert p.flush(TIMEOUT_S) == 0 and not errors, errors
-        poll_until(lambda: sum(len(v) for v in got.values()) >= 3, "not all 3 records read")
-        assert got == {0: [b"p0"], 1: [b"p1"], 2: [b"p2"]}
+        # the producer learns the new partitions from its periodic refresh:
+        # keyed records start landing there
+        deadline = time.monotonic() + 60
+        i = 1
+        while sorted({part for part, _ in sent}) != [0, 1, 2]:
+            assert time.monotonic() < deadline, f"the producer never wrote to the new partitions: {sent}"
+            send(i)
+            i += 1
+            time.sleep(0.05)  # librdkafka's refresh is a timer, not an event we can await
+        poll_until(lambda: set(got) >= set(sent), f"not all {len(sent)} records read")
+        assert got == sent
     finally:
         c.close()
+        p.close()
 
 
 # -- configs ---------------------------------------------------------------

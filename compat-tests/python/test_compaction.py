@@ -253,6 +253,7 @@ def await_compacted(a: AdminClient, bootstrap: str, log: Log, data_keys: set[byt
             )
         time.sleep(0.2)  # a tick per 200 ms: traffic on the topic, not a wait for an event
     took = time.monotonic() - t0
+    log.producer.close()
     timings.append(
         f"compaction {what}: one version per key after {first_clean:4.1f} s, tombstones gone after "
         f"{took:4.1f} s ({reads} reads), {len(got)} of {end} records left"
@@ -361,5 +362,6 @@ def test_keyless_record_refused(cbroker):
         (None, b"b"),
     ], reports
     assert reports[0][2] == 0 and reports[2][2] == 1, reports
+    p.close()
     got = read_all(cbroker.bootstrap, t, 2)
     assert got == [(0, b"a", b"1"), (1, b"b", b"2")]
