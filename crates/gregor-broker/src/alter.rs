@@ -178,8 +178,15 @@ pub fn alter_broker(
             )
         });
     }
-    for (name, _, _) in ops {
-        if !DYNAMIC_BROKER_CONFIGS.contains(&name.as_str()) {
+    for (name, _, value) in ops {
+        // Kafka refuses its static configs but stores names it does not
+        // know; so does Gregor for the configs it knows.
+        let mut probe = b.static_config().clone();
+        let known = !matches!(
+            probe.set(name, value.as_deref().unwrap_or("")),
+            Ok(crate::config::Applied::Unknown)
+        );
+        if known && !DYNAMIC_BROKER_CONFIGS.contains(&name.as_str()) {
             return Err((
                 ResponseError::InvalidRequest,
                 format!("Cannot update these configs dynamically: Set({name})"),
@@ -218,7 +225,8 @@ pub fn alter_broker(
     }
     b.set_dynamic_configs(dynamic, validate_only)
         .map_err(|e| match e {
-            DynamicError::Invalid(e) => (ResponseError::InvalidConfig, e.to_string()),
+            // Kafka answers a bad broker value with INVALID_REQUEST.
+            DynamicError::Invalid(e) => (ResponseError::InvalidRequest, e.to_string()),
             DynamicError::Storage(e) => (crate::error::storage_error(&e), e.to_string()),
         })
 }

@@ -66,6 +66,9 @@ pub struct BrokerConfig {
     /// `offsets.topic.num.partitions`: partitions of `__consumer_offsets`.
     /// Default 50.
     pub offsets_topic_num_partitions: i32,
+    /// `transaction.state.log.num.partitions`: partitions of
+    /// `__transaction_state`. Default 50.
+    pub transaction_state_log_num_partitions: i32,
     /// `transactional.id.expiration.ms`: an idle transactional id is
     /// forgotten after this. Default 604800000 (7 days).
     pub transactional_id_expiration_ms: i64,
@@ -177,6 +180,7 @@ impl Default for BrokerConfig {
             producer_id_expiration_ms: 86_400_000,
             transaction_max_timeout_ms: 900_000,
             offsets_topic_num_partitions: 50,
+            transaction_state_log_num_partitions: 50,
             transactional_id_expiration_ms: 604_800_000,
             transaction_abort_timed_out_transaction_cleanup_interval_ms: 10_000,
             transaction_remove_expired_transaction_cleanup_interval_ms: 3_600_000,
@@ -306,6 +310,12 @@ impl BrokerConfig {
                 self.test_txn_crash_at = Some(v.to_string());
             }
             "transaction.max.timeout.ms" => self.transaction_max_timeout_ms = parse(key, value)?,
+            "transaction.state.log.num.partitions" => {
+                self.transaction_state_log_num_partitions = parse(key, value)?;
+                if self.transaction_state_log_num_partitions < 1 {
+                    return Err(invalid("must be at least 1"));
+                }
+            }
             "offsets.topic.num.partitions" => {
                 self.offsets_topic_num_partitions = parse(key, value)?;
                 if self.offsets_topic_num_partitions < 1 {
@@ -430,6 +440,10 @@ impl BrokerConfig {
             (
                 "producer.id.expiration.ms",
                 self.producer_id_expiration_ms.to_string(),
+            ),
+            (
+                "transaction.state.log.num.partitions",
+                self.transaction_state_log_num_partitions.to_string(),
             ),
             (
                 "offsets.topic.num.partitions",

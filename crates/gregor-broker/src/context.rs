@@ -297,21 +297,35 @@ impl Broker {
     /// the first time the group coordinator is used, so that Metadata lists
     /// it as Kafka does from then on.
     pub fn ensure_offsets_topic(&self) {
-        if self.store().topic(topics::CONSUMER_OFFSETS).is_some() {
+        self.ensure_internal_topic(
+            topics::CONSUMER_OFFSETS,
+            self.config().offsets_topic_num_partitions,
+            "104857600",
+        );
+    }
+
+    /// Creates `__transaction_state` the first time the transaction
+    /// coordinator is found, likewise.
+    pub fn ensure_txn_topic(&self) {
+        self.ensure_internal_topic(
+            topics::TRANSACTION_STATE,
+            self.config().transaction_state_log_num_partitions,
+            "104857600",
+        );
+    }
+
+    fn ensure_internal_topic(&self, name: &str, partitions: i32, segment_bytes: &str) {
+        if self.store().topic(name).is_some() {
             return;
         }
         let mut configs = std::collections::BTreeMap::new();
         configs.insert("cleanup.policy".to_string(), "compact".to_string());
         configs.insert("compression.type".to_string(), "producer".to_string());
-        configs.insert("segment.bytes".to_string(), "104857600".to_string());
-        match self.store().create_topic(
-            topics::CONSUMER_OFFSETS,
-            self.config().offsets_topic_num_partitions,
-            configs,
-        ) {
-            Ok(_) => tracing::info!("created {}", topics::CONSUMER_OFFSETS),
+        configs.insert("segment.bytes".to_string(), segment_bytes.to_string());
+        match self.store().create_topic(name, partitions, configs) {
+            Ok(_) => tracing::info!(topic = name, partitions, "created internal topic"),
             Err(StorageError::TopicExists) => {}
-            Err(e) => tracing::warn!(cause = %e, "cannot create {}", topics::CONSUMER_OFFSETS),
+            Err(e) => tracing::warn!(topic = name, cause = %e, "cannot create internal topic"),
         }
     }
 

@@ -37,9 +37,13 @@ pub fn validate_name(name: &str) -> Result<(), String> {
 /// that look for it find it, as on Kafka once a group was coordinated.
 pub const CONSUMER_OFFSETS: &str = "__consumer_offsets";
 
+/// The transaction coordinator's topic, listed once transactions were
+/// coordinated, as on Kafka (the state itself is in Gregor's store).
+pub const TRANSACTION_STATE: &str = "__transaction_state";
+
 /// Kafka's internal topics.
 pub fn is_internal(name: &str) -> bool {
-    name == CONSUMER_OFFSETS
+    name == CONSUMER_OFFSETS || name == TRANSACTION_STATE
 }
 
 /// Kafka's config types (DescribeConfigs v3+).
@@ -317,6 +321,31 @@ pub fn validate_config(name: &str, value: Option<&str>) -> Result<(), String> {
     };
     if !ok {
         return Err(format!("Invalid value {value} for configuration {name}"));
+    }
+    // Kafka's lower bounds (`LogConfig`'s `atLeast` validators).
+    let min: Option<f64> = match name {
+        "max.message.bytes"
+        | "delete.retention.ms"
+        | "min.compaction.lag.ms"
+        | "index.interval.bytes"
+        | "file.delete.delay.ms"
+        | "flush.messages"
+        | "flush.ms"
+        | "segment.jitter.ms" => Some(0.0),
+        "segment.ms" | "max.compaction.lag.ms" | "min.insync.replicas" => Some(1.0),
+        "segment.bytes" => Some(14.0),
+        "segment.index.bytes" => Some(4.0),
+        "retention.ms" | "retention.bytes" => Some(-1.0),
+        "min.cleanable.dirty.ratio" => Some(0.0),
+        _ => None,
+    };
+    if let (Some(min), Ok(n)) = (min, v.parse::<f64>()) {
+        let too_big = name == "min.cleanable.dirty.ratio" && n > 1.0;
+        if n < min || too_big {
+            return Err(format!(
+                "Invalid value {value} for configuration {name}: Value must be at least {min}"
+            ));
+        }
     }
     let allowed: Option<&[&str]> = match name {
         "message.timestamp.type" => Some(&["CreateTime", "LogAppendTime"]),

@@ -19,6 +19,7 @@ pub fn handle(
     req: AlterPartitionReassignmentsRequest,
     _version: i16,
 ) -> AlterPartitionReassignmentsResponse {
+    let allow = req.allow_replication_factor_change;
     let responses = req
         .topics
         .into_iter()
@@ -33,7 +34,7 @@ pub fn handle(
                         (ResponseError::UnknownTopicOrPartition.code(), Some("The partition does not exist.".to_string()))
                     } else {
                         match &p.replicas {
-                            None => (ResponseError::NoReassignmentInProgress.code(), Some(format!("Unable to find an ongoing reassignment for topic-partition {}-{}", &*t.name.0, p.partition_index))),
+                            None => (ResponseError::NoReassignmentInProgress.code(), None),
                             Some(r) if r.len() == 1 && r[0].0 == b.node_id() => (0, None),
                             Some(r) => (
                                 ResponseError::InvalidReplicaAssignment.code(),
@@ -54,6 +55,7 @@ pub fn handle(
         })
         .collect();
     AlterPartitionReassignmentsResponse::default()
+        .with_allow_replication_factor_change(allow)
         .with_error_code(0)
         .with_responses(responses)
 }

@@ -13,10 +13,16 @@ use crate::context::Broker;
 
 pub fn handle(b: &Broker, req: CreatePartitionsRequest, _version: i16) -> Handled {
     let mut changed = false;
-    let mut seen = std::collections::BTreeSet::new();
-    let results = req
+    // A topic named twice is refused once, and not changed (Kafka).
+    let mut count: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
+    for t in &req.topics {
+        *count.entry(t.name.0.to_string()).or_default() += 1;
+    }
+    let mut reported = std::collections::BTreeSet::new();
+    let mut results: Vec<CreatePartitionsTopicResult> = req
         .topics
         .iter()
+        .filter(|t| reported.insert(t.name.0.to_string()))
         .map(|t| {
             let base = CreatePartitionsTopicResult::default().with_name(t.name.clone());
             let fail = |code: ResponseError, msg: String| {
@@ -25,17 +31,14 @@ pub fn handle(b: &Broker, req: CreatePartitionsRequest, _version: i16) -> Handle
                     .with_error_message(Some(str_bytes(&msg)))
             };
             let name = t.name.0.to_string();
-            if !seen.insert(name.clone()) {
+            if count.get(&name).copied().unwrap_or(0) > 1 {
                 return fail(
                     ResponseError::InvalidRequest,
                     "Duplicate topic in request.".to_string(),
                 );
             }
             let Some(meta) = b.store().topic(&name) else {
-                return fail(
-                    ResponseError::UnknownTopicOrPartition,
-                    format!("The topic '{name}' does not exist."),
-                );
+                return base.with_error_code(ResponseError::UnknownTopicOrPartition.code());
             };
             if t.count < meta.partitions {
                 return fail(
@@ -94,6 +97,7 @@ pub fn handle(b: &Broker, req: CreatePartitionsRequest, _version: i16) -> Handle
             }
         })
         .collect();
+    results.sort_by(|a, b| a.name.0.cmp(&b.name.0));
     let resp = CreatePartitionsResponse::default().with_results(results);
     super::durable_if(b, changed, ResponseKind::CreatePartitions(resp))
 }

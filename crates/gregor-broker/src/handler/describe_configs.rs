@@ -46,12 +46,29 @@ pub fn handle(b: &Broker, req: DescribeConfigsRequest, version: i16) -> Describe
                             ))));
                     }
                 },
-                BROKER
-                    if res.resource_name.is_empty()
-                        || *res.resource_name == *b.node_id().to_string() =>
-                {
-                    broker_entries(b)
-                }
+                // The cluster-default entity holds only what was set on it.
+                BROKER if res.resource_name.is_empty() => b
+                    .dynamic_configs()
+                    .default
+                    .iter()
+                    .filter_map(|(k, v)| {
+                        let e = broker_entries(b)
+                            .into_iter()
+                            .find(|e| e.name == k.as_str())?;
+                        Some(topics::ConfigEntry {
+                            name: e.name,
+                            value: v.clone(),
+                            source: source::DYNAMIC_DEFAULT_BROKER_CONFIG,
+                            kind: e.kind,
+                            synonyms: vec![(
+                                k.clone(),
+                                v.clone(),
+                                source::DYNAMIC_DEFAULT_BROKER_CONFIG,
+                            )],
+                        })
+                    })
+                    .collect(),
+                BROKER if *res.resource_name == *b.node_id().to_string() => broker_entries(b),
                 _ => {
                     return base
                         .with_error_code(ResponseError::InvalidRequest.code())

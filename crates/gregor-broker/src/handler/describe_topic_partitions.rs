@@ -19,20 +19,18 @@ use crate::topics;
 /// Kafka's limit when the request asks for more (or for nothing).
 const MAX_PARTITIONS: i32 = 2000;
 
-/// "Not requested" for authorized operations.
-const NO_OPERATIONS: i32 = i32::MIN;
+/// The topic operations Kafka reports without an authorizer (READ, WRITE,
+/// CREATE, DELETE, ALTER, DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS), which
+/// it fills in even though v0 has no flag asking for them.
+const ALL_OPERATIONS: i32 = 3576;
 
 pub fn handle(
     b: &Broker,
     req: DescribeTopicPartitionsRequest,
     _version: i16,
 ) -> DescribeTopicPartitionsResponse {
-    let limit =
-        if req.response_partition_limit <= 0 || req.response_partition_limit > MAX_PARTITIONS {
-            MAX_PARTITIONS
-        } else {
-            req.response_partition_limit
-        };
+    // Kafka serves at least one partition per page.
+    let limit = req.response_partition_limit.clamp(1, MAX_PARTITIONS);
     let mut names: Vec<String> = if req.topics.is_empty() {
         b.store().topics().into_iter().map(|m| m.name).collect()
     } else {
@@ -54,7 +52,7 @@ pub fn handle(
         }
         let base = DescribeTopicPartitionsResponseTopic::default()
             .with_name(Some(topic_name(&name)))
-            .with_topic_authorized_operations(NO_OPERATIONS);
+            .with_topic_authorized_operations(ALL_OPERATIONS);
         let Some(meta) = b.store().topic(&name) else {
             topics_out.push(base.with_error_code(ResponseError::UnknownTopicOrPartition.code()));
             continue;

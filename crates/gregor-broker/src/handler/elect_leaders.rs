@@ -8,13 +8,26 @@ use kafka_protocol::messages::elect_leaders_response::{PartitionResult, ReplicaE
 use kafka_protocol::messages::{ElectLeadersRequest, ElectLeadersResponse};
 use kafka_protocol::ResponseError;
 
-use super::str_bytes;
+use super::{str_bytes, topic_name};
 use crate::context::Broker;
 
 pub fn handle(b: &Broker, req: ElectLeadersRequest, _version: i16) -> ElectLeadersResponse {
-    let results = req
-        .topic_partitions
-        .unwrap_or_default()
+    // 0 preferred, 1 unclean.
+    let bad_type = !matches!(req.election_type, 0 | 1);
+    let Some(asked) = req.topic_partitions else {
+        // Every partition: none needs an election, so each topic is
+        // listed with no partition results, as Kafka answers.
+        let results = b
+            .store()
+            .topics()
+            .into_iter()
+            .map(|m| ReplicaElectionResult::default().with_topic(topic_name(&m.name)))
+            .collect();
+        return ElectLeadersResponse::default()
+            .with_error_code(0)
+            .with_replica_election_results(results);
+    };
+    let results = asked
         .into_iter()
         .map(|t| {
             let partition_result = t
@@ -22,7 +35,10 @@ pub fn handle(b: &Broker, req: ElectLeadersRequest, _version: i16) -> ElectLeade
                 .iter()
                 .map(|p| {
                     let r = PartitionResult::default().with_partition_id(*p);
-                    if b.store().partition(&t.topic.0, *p).is_some() {
+                    if bad_type {
+                        r.with_error_code(ResponseError::InvalidRequest.code())
+                            .with_error_message(Some(str_bytes("Unknown election type")))
+                    } else if b.store().partition(&t.topic.0, *p).is_some() {
                         r.with_error_code(ResponseError::ElectionNotNeeded.code())
                             .with_error_message(Some(str_bytes(
                                 "Leader election not needed for topic partition.",
@@ -39,6 +55,10 @@ pub fn handle(b: &Broker, req: ElectLeadersRequest, _version: i16) -> ElectLeade
         })
         .collect();
     ElectLeadersResponse::default()
-        .with_error_code(0)
+        .with_error_code(if bad_type {
+            ResponseError::InvalidRequest.code()
+        } else {
+            0
+        })
         .with_replica_election_results(results)
 }

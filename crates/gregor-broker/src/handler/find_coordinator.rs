@@ -24,8 +24,10 @@ fn check(key_type: i8) -> Option<(i16, &'static str)> {
 }
 
 pub fn handle(b: &Broker, req: FindCoordinatorRequest, version: i16) -> FindCoordinatorResponse {
-    if req.key_type == GROUP {
-        b.ensure_offsets_topic();
+    match req.key_type {
+        GROUP => b.ensure_offsets_topic(),
+        TRANSACTION => b.ensure_txn_topic(),
+        _ => {}
     }
     let node = BrokerId(b.node_id());
     if version >= 4 {

@@ -35,10 +35,17 @@ pub fn handle(b: &Broker, req: IncrementalAlterConfigsRequest, _version: i16) ->
                     })
                 })
                 .collect();
+            let mut names: Vec<&str> = res.configs.iter().map(|c| &*c.name).collect();
+            names.sort_unstable();
+            let duplicate = names.windows(2).any(|w| w[0] == w[1]);
             let r = match ops {
-                None => Err((
+                // Kafka fails an unknown operation without a message.
+                None => {
+                    return base.with_error_code(ResponseError::UnknownServerError.code());
+                }
+                Some(_) if duplicate => Err((
                     ResponseError::InvalidRequest,
-                    "Unknown config operation".to_string(),
+                    "Error due to duplicate config keys".to_string(),
                 )),
                 Some(ops) => match res.resource_type {
                     alter::TOPIC => {

@@ -39,6 +39,7 @@ pub fn handle(b: &Broker, req: OffsetCommitRequest, version: i16) -> Handled {
             .collect();
         OffsetCommitResponse::default().with_topics(topics)
     };
+    b.ensure_offsets_topic();
     let group = req.group_id.0.to_string();
     if group.is_empty() {
         return now(all(code::INVALID_GROUP_ID, &req));
