@@ -66,6 +66,9 @@ pub struct BrokerConfig {
     /// `offsets.topic.num.partitions`: partitions of `__consumer_offsets`.
     /// Default 50.
     pub offsets_topic_num_partitions: i32,
+    /// `log.cleaner.backoff.ms`: the pause between passes of the log
+    /// cleaner. Default 15000.
+    pub log_cleaner_backoff_ms: u64,
     /// `transaction.state.log.num.partitions`: partitions of
     /// `__transaction_state`. Default 50.
     pub transaction_state_log_num_partitions: i32,
@@ -180,6 +183,7 @@ impl Default for BrokerConfig {
             producer_id_expiration_ms: 86_400_000,
             transaction_max_timeout_ms: 900_000,
             offsets_topic_num_partitions: 50,
+            log_cleaner_backoff_ms: 15_000,
             transaction_state_log_num_partitions: 50,
             transactional_id_expiration_ms: 604_800_000,
             transaction_abort_timed_out_transaction_cleanup_interval_ms: 10_000,
@@ -316,6 +320,7 @@ impl BrokerConfig {
                     return Err(invalid("must be at least 1"));
                 }
             }
+            "log.cleaner.backoff.ms" => self.log_cleaner_backoff_ms = parse(key, value)?,
             "offsets.topic.num.partitions" => {
                 self.offsets_topic_num_partitions = parse(key, value)?;
                 if self.offsets_topic_num_partitions < 1 {
@@ -444,6 +449,10 @@ impl BrokerConfig {
             (
                 "transaction.state.log.num.partitions",
                 self.transaction_state_log_num_partitions.to_string(),
+            ),
+            (
+                "log.cleaner.backoff.ms",
+                self.log_cleaner_backoff_ms.to_string(),
             ),
             (
                 "offsets.topic.num.partitions",

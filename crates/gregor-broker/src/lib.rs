@@ -16,6 +16,7 @@
 
 pub mod alter;
 pub mod budget;
+pub mod cleaner;
 pub mod config;
 pub mod connection;
 pub mod context;

@@ -28,6 +28,7 @@ pub async fn run(listener: TcpListener, broker: Broker, shutdown: impl Future<Ou
     let retention = tokio::spawn(retention::run(broker.clone(), stop_rx.clone()));
     let timers = tokio::spawn(broker.coordinator().clone().run_timers(stop_rx.clone()));
     let txn_sweep = tokio::spawn(crate::txn::run(broker.clone(), stop_rx.clone()));
+    let cleaner = tokio::spawn(crate::cleaner::run(broker.clone(), stop_rx.clone()));
 
     tokio::select! {
         _ = accept_loop(&listener, &broker, &limit, &per_ip, &stop_rx, &done_tx) => {}
@@ -41,6 +42,7 @@ pub async fn run(listener: TcpListener, broker: Broker, shutdown: impl Future<Ou
     let _ = done_rx.recv().await;
     let _ = retention.await;
     let _ = txn_sweep.await;
+    let _ = cleaner.await;
     let _ = timers.await;
     let store = broker.store().clone();
     match tokio::task::spawn_blocking(move || store.flush_now()).await {

@@ -94,6 +94,11 @@ impl FileCache {
         Ok(f)
     }
 
+    /// Drops the cached handle of one file (replaced by a rename).
+    pub(crate) fn forget(&self, path: &Path) {
+        lock(&self.inner).0.remove(path);
+    }
+
     /// Drops the cached handles of files under `prefix` (deleted files).
     pub(crate) fn forget_under(&self, prefix: &Path) {
         lock(&self.inner).0.retain(|p, _| !p.starts_with(prefix));

@@ -45,6 +45,9 @@ pub trait Fs: Send + Sync + Debug {
     fn sync_dir(&self, path: &Path) -> io::Result<()>;
     /// Removes a file.
     fn remove_file(&self, path: &Path) -> io::Result<()>;
+    /// Atomically renames `from` to `to`, replacing `to` (durable after a
+    /// `sync_dir` of the directory).
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
     /// `rm -r`; a missing directory is not an error.
     fn remove_dir_all(&self, path: &Path) -> io::Result<()>;
     /// Names in a directory; a missing directory has none.
@@ -124,6 +127,10 @@ impl Fs for RealFs {
 
     fn remove_file(&self, path: &Path) -> io::Result<()> {
         std::fs::remove_file(path)
+    }
+
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        std::fs::rename(from, to)
     }
 
     fn remove_dir_all(&self, path: &Path) -> io::Result<()> {

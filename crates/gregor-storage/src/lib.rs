@@ -48,7 +48,7 @@ use std::collections::BTreeMap;
 
 pub use error::{Result, StorageError};
 pub use lock::DataDirInUse;
-pub use partition::{AbortedTxn, PartitionLog, ProducerInfo};
+pub use partition::{AbortedTxn, CompactOptions, CompactStats, PartitionLog, ProducerInfo};
 pub use store::Store;
 
 // The broker shares these across tasks.

@@ -35,6 +35,10 @@ use crate::keys::{self, INDEX, TIME};
 use crate::producer::{self, Check, ProducerState};
 use crate::{AppendOptions, AppendOutcome, ReadResult};
 
+#[path = "compact.rs"]
+mod compact;
+pub use compact::{CompactOptions, CompactStats};
+
 /// Keys deleted per engine write during retention and purges: big enough to
 /// amortise, small enough not to stall other writers.
 pub(crate) const DELETE_CHUNK: usize = 1000;
@@ -252,6 +256,13 @@ struct LogState {
     aborted: Vec<AbortedTxn>,
     /// Those not yet checkpointed.
     tail_aborted: Vec<AbortedTxn>,
+    /// Offset up to which the log was last compacted (in memory: after a
+    /// restart the first pass treats everything as dirty).
+    clean_end: i64,
+    /// The oldest batch timestamp among tombstones the last compaction
+    /// kept: when it passes `delete.retention.ms`, the log is cleaned again
+    /// even without new data (KIP-534).
+    oldest_tombstone: Option<i64>,
     /// Changed since the last checkpoint.
     dirty: bool,
     /// Where the last read ended: (next offset, segment base, position),
@@ -278,8 +289,11 @@ pub struct PartitionLog {
     /// Set when recovery found damage it must not cut: every call fails.
     quarantined: OnceLock<String>,
     state: Mutex<LogState>,
-    /// Serialises retention and DeleteRecords.
+    /// Serialises retention, DeleteRecords and compaction.
     retention: Mutex<()>,
+    /// Held shared by reads and exclusively while compaction swaps a
+    /// segment file, so that no read mixes the old file and new positions.
+    swap: std::sync::RwLock<()>,
     waiters: Mutex<Vec<Weak<Notify>>>,
 }
 
@@ -366,10 +380,13 @@ impl PartitionLog {
                 open_txns: BTreeSet::new(),
                 aborted: Vec::new(),
                 tail_aborted: Vec::new(),
+                clean_end: 0,
+                oldest_tombstone: None,
                 dirty: false,
                 read_hint: None,
             }),
             retention: Mutex::new(()),
+            swap: std::sync::RwLock::new(()),
             waiters: Mutex::new(Vec::new()),
         }
     }
@@ -896,6 +913,7 @@ impl PartitionLog {
     /// which is always a batch boundary).
     pub fn read_below(&self, offset: i64, max_bytes: usize, max_offset: i64) -> Result<ReadResult> {
         self.check_live()?;
+        let _swap = self.swap.read().unwrap_or_else(|e| e.into_inner());
         let hw = self.log_end.load(Ordering::Acquire);
         let ls = self.log_start.load(Ordering::Acquire);
         if offset < ls || offset > hw {
@@ -978,7 +996,15 @@ impl PartitionLog {
     fn locate(&self, offset: i64) -> Result<Option<(SegInfo, u64)>> {
         let (seg, hint) = {
             let st = lock(&self.state);
-            let i = st.segs.partition_point(|s| s.last_offset < offset);
+            let mut i = st.segs.partition_point(|s| s.last_offset < offset);
+            // Segments emptied by compaction hold nothing to read.
+            while st
+                .segs
+                .get(i)
+                .is_some_and(|s| s.size == 0 && i + 1 < st.segs.len())
+            {
+                i += 1;
+            }
             let Some(seg) = st.segs.get(i).copied() else {
                 return Ok(None);
             };
@@ -1430,6 +1456,17 @@ impl PartitionLog {
                 )));
             }
         }
+        // A closed segment whose length is not its checkpoint's was
+        // replaced by compaction after that checkpoint (its bytes were
+        // synced before the rename): re-read it for its size and index.
+        for i in 0..st.segs.len().saturating_sub(1) {
+            let s = st.segs[i];
+            let file = self.shared.files.get(&self.seg_path(s.base), false)?;
+            let len = file.len()?;
+            if len != s.size {
+                self.reindex_closed(&mut st, i, &*file, len)?;
+            }
+        }
         // Index entries past the recovery point may point past durable
         // data (the engine may have flushed them early): rebuild them.
         let kept_ts = self.drop_index_from(from_offset)?;
@@ -1514,6 +1551,56 @@ impl PartitionLog {
             .store(st.segs.iter().map(|s| s.size).sum(), Ordering::Release);
         self.mark_changed(&mut st);
         self.shared.mark_ckpt_dirty();
+        Ok(())
+    }
+
+    /// Re-reads a closed segment that compaction replaced: its size, last
+    /// offset and index entries.
+    fn reindex_closed(
+        &self,
+        st: &mut LogState,
+        i: usize,
+        file: &dyn FileHandle,
+        len: u64,
+    ) -> Result<()> {
+        let s = st.segs[i];
+        let next_base = st.segs.get(i + 1).map_or(i64::MAX, |n| n.base);
+        let engine = &*self.shared.engine;
+        engine.delete_range(
+            &keys::offset_key(INDEX, self.lid, s.base),
+            &keys::offset_key(INDEX, self.lid, next_base),
+            DELETE_CHUNK,
+            &|| false,
+        )?;
+        let mut wb = WriteBatch::default();
+        let mut pos = 0u64;
+        let mut last = s.base - 1;
+        let mut since = u64::MAX;
+        let mut hdr = [0u8; STEP_HEADER];
+        while pos < len {
+            let n = file.read_at(&mut hdr, pos)?;
+            let Some((base, total, l)) = step(&hdr[..n]) else {
+                return Err(StorageError::Corrupt(format!(
+                    "{}: no batch header at position {pos} of a compacted segment",
+                    self.seg_path(s.base).display()
+                )));
+            };
+            if since >= self.shared.index_interval {
+                wb.put(
+                    keys::offset_key(INDEX, self.lid, base),
+                    index_value(s.base, pos),
+                );
+                since = 0;
+            }
+            since += total;
+            last = l;
+            pos += total;
+        }
+        engine.write(wb)?;
+        self.shared.mark_dirty();
+        st.segs[i].size = len;
+        st.segs[i].last_offset = last;
+        tracing::info!(topic = %self.topic, partition = self.partition, segment = %self.seg_path(s.base).display(), "re-read a segment compacted after the last checkpoint");
         Ok(())
     }
 

@@ -417,6 +417,17 @@ impl Fs for SimFs {
         Ok(())
     }
 
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        let mut st = self.0.lock();
+        let f = st.files.remove(from).ok_or_else(gone)?;
+        if let Some(old) = st.files.insert(to.to_path_buf(), f) {
+            if self.0.track {
+                st.graveyard.insert(to.to_path_buf(), old);
+            }
+        }
+        Ok(())
+    }
+
     fn remove_dir_all(&self, path: &Path) -> io::Result<()> {
         let mut st = self.0.lock();
         let files: Vec<PathBuf> = st

@@ -37,6 +37,8 @@ struct Checked {
     inflate_limit: usize,
     segment_bytes: u64,
     segment_ms: i64,
+    /// `cleanup.policy` includes compact: records need keys.
+    compacted: bool,
 }
 
 pub async fn handle(b: &Broker, req: ProduceRequest, version: i16) -> Handled {
@@ -146,11 +148,30 @@ fn validate_all(
     for (_, name, parts) in &mut topics {
         for (index, r) in parts.iter_mut() {
             let Ok(c) = r else { continue };
-            if let Err(e) = records::validate_records(&c.data, c.inflate_limit) {
-                debug!(topic = %name, partition = *index, error = %e, "records refused");
-                let start = c.log.log_start_offset();
-                *r = Err(err_code(*index, e.error_code(), Some(&e.to_string()))
-                    .with_log_start_offset(start));
+            match records::validate_records(&c.data, c.inflate_limit) {
+                Err(e) => {
+                    debug!(topic = %name, partition = *index, error = %e, "records refused");
+                    let start = c.log.log_start_offset();
+                    *r = Err(err_code(*index, e.error_code(), Some(&e.to_string()))
+                        .with_log_start_offset(start));
+                }
+                // Kafka's LogValidator: a compacted topic needs keys.
+                Ok(sum) if c.compacted && sum.null_keys > 0 => {
+                    let msg = format!(
+                        "Compacted topic cannot accept message without key in topic partition {name}-{index}."
+                    );
+                    *r = Err(err_code(*index, ResponseError::InvalidRecord.code(), Some(&msg))
+                        .with_record_errors(
+                            sum.null_key_indexes
+                                .iter()
+                                .map(|i| {
+                                    kafka_protocol::messages::produce_response::BatchIndexAndErrorMessage::default()
+                                        .with_batch_index(*i)
+                                })
+                                .collect(),
+                        ));
+                }
+                Ok(_) => {}
             }
         }
     }
@@ -234,6 +255,8 @@ fn check(
         .is_some_and(|v| v == "LogAppendTime");
     let segment_bytes = topics::effective_i64(&b.config(), &meta.configs, "segment.bytes", 1 << 30);
     let segment_ms = topics::effective_i64(&b.config(), &meta.configs, "segment.ms", 604_800_000);
+    let compacted = topics::effective(&b.config(), &meta.configs, "cleanup.policy")
+        .is_some_and(|p| p.split(',').any(|x| x.trim() == "compact"));
     Ok(Checked {
         log,
         data,
@@ -242,6 +265,7 @@ fn check(
         inflate_limit: inflate::inflate_limit(max),
         segment_bytes: u64::try_from(segment_bytes).unwrap_or(1 << 30).max(1),
         segment_ms,
+        compacted,
     })
 }
 
