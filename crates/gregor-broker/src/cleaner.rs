@@ -55,15 +55,17 @@ pub fn clean_once(b: &Broker) -> u64 {
             delete_retention_ms: num("delete.retention.ms", 86_400_000),
             max_inflated: b.inflate_limit(&meta.configs),
             max_map_entries: MAX_MAP_ENTRIES,
+            max_bytes_per_sec: cfg.log_cleaner_io_max_bytes_per_second,
         };
         for p in 0..meta.partitions {
             let Some(log) = b.store().partition(&meta.name, p) else {
                 continue;
             };
+            let t0 = std::time::Instant::now();
             match log.compact(&o) {
                 Ok(None) => {}
                 Ok(Some(s)) => {
-                    info!(topic = %meta.name, partition = p, segments = s.segments, bytes_before = s.bytes_before, bytes_after = s.bytes_after, records_removed = s.records_removed, "compacted");
+                    info!(topic = %meta.name, partition = p, segments = s.segments, bytes_before = s.bytes_before, bytes_after = s.bytes_after, records_removed = s.records_removed, elapsed_ms = t0.elapsed().as_millis(), "compacted");
                     removed += s.records_removed;
                 }
                 Err(e) => warn!(topic = %meta.name, partition = p, cause = %e, "compaction failed"),

@@ -69,6 +69,9 @@ pub struct BrokerConfig {
     /// `log.cleaner.backoff.ms`: the pause between passes of the log
     /// cleaner. Default 15000.
     pub log_cleaner_backoff_ms: u64,
+    /// `log.cleaner.io.max.bytes.per.second`: the cleaner's I/O budget.
+    /// Default unlimited, as Kafka's.
+    pub log_cleaner_io_max_bytes_per_second: f64,
     /// `transaction.state.log.num.partitions`: partitions of
     /// `__transaction_state`. Default 50.
     pub transaction_state_log_num_partitions: i32,
@@ -142,6 +145,7 @@ pub const DYNAMIC_BROKER_CONFIGS: &[&str] = &[
     "auto.create.topics.enable",
     "compression.type",
     "log.cleaner.delete.retention.ms",
+    "log.cleaner.io.max.bytes.per.second",
     "log.cleaner.max.compaction.lag.ms",
     "log.cleaner.min.cleanable.ratio",
     "log.cleaner.min.compaction.lag.ms",
@@ -184,6 +188,7 @@ impl Default for BrokerConfig {
             transaction_max_timeout_ms: 900_000,
             offsets_topic_num_partitions: 50,
             log_cleaner_backoff_ms: 15_000,
+            log_cleaner_io_max_bytes_per_second: f64::INFINITY,
             transaction_state_log_num_partitions: 50,
             transactional_id_expiration_ms: 604_800_000,
             transaction_abort_timed_out_transaction_cleanup_interval_ms: 10_000,
@@ -321,6 +326,12 @@ impl BrokerConfig {
                 }
             }
             "log.cleaner.backoff.ms" => self.log_cleaner_backoff_ms = parse(key, value)?,
+            "log.cleaner.io.max.bytes.per.second" => {
+                self.log_cleaner_io_max_bytes_per_second = parse(key, value)?;
+                if self.log_cleaner_io_max_bytes_per_second <= 0.0 {
+                    return Err(invalid("must be positive"));
+                }
+            }
             "offsets.topic.num.partitions" => {
                 self.offsets_topic_num_partitions = parse(key, value)?;
                 if self.offsets_topic_num_partitions < 1 {
@@ -449,6 +460,14 @@ impl BrokerConfig {
             (
                 "transaction.state.log.num.partitions",
                 self.transaction_state_log_num_partitions.to_string(),
+            ),
+            (
+                "log.cleaner.io.max.bytes.per.second",
+                if self.log_cleaner_io_max_bytes_per_second.is_finite() {
+                    self.log_cleaner_io_max_bytes_per_second.to_string()
+                } else {
+                    "1.7976931348623157E308".to_string()
+                },
             ),
             (
                 "log.cleaner.backoff.ms",

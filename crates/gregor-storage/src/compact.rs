@@ -53,6 +53,22 @@ pub struct CompactOptions {
     /// Keys the offset map may hold (Kafka's dedupe buffer): a larger
     /// dirty part is cleaned a part at a time.
     pub max_map_entries: usize,
+    /// `log.cleaner.io.max.bytes.per.second`: bytes read and written per
+    /// second at most (`f64::INFINITY`: unthrottled, Kafka's default).
+    pub max_bytes_per_sec: f64,
+}
+
+/// Sleeps as needed to keep `done` bytes since `start` within the rate.
+fn throttle(start: std::time::Instant, done: u64, rate: f64) {
+    if !rate.is_finite() || rate <= 0.0 {
+        return;
+    }
+    #[allow(clippy::cast_precision_loss)] // a duration
+    let due = std::time::Duration::from_secs_f64(done as f64 / rate);
+    let spent = start.elapsed();
+    if due > spent {
+        std::thread::sleep(due - spent);
+    }
 }
 
 /// What a compaction did.
@@ -144,10 +160,14 @@ impl PartitionLog {
 
         // Pass 1: the latest offset of every key, segment by segment, as
         // far as the map may grow.
+        let started = std::time::Instant::now();
+        let mut io = 0u64;
         let mut map: HashMap<u128, i64> = HashMap::new();
         let mut mapped = 0;
         for seg in &cleanable {
             self.for_each_batch(seg.base, seg.last_offset, &mut |b, h| {
+                io += to_u64(b.len());
+                throttle(started, io, o.max_bytes_per_sec);
                 if h.is_control() || is_aborted(h) {
                     return Ok(());
                 }
@@ -182,6 +202,8 @@ impl PartitionLog {
             // An emptied segment ends before its base.
             let mut new_last = seg.base - 1;
             self.for_each_batch(seg.base, seg.last_offset, &mut |b, h| {
+                io += to_u64(b.len());
+                throttle(started, io, o.max_bytes_per_sec);
                 let keep: Option<std::borrow::Cow<'_, [u8]>> = if h.last_offset() < ls {
                     None
                 } else if h.is_control() {

@@ -68,6 +68,7 @@ fn opts(now: i64, delete_retention_ms: i64) -> CompactOptions {
         delete_retention_ms,
         max_inflated: 32 << 20,
         max_map_entries: 1_000_000,
+        max_bytes_per_sec: f64::INFINITY,
     }
 }
 
