@@ -17,13 +17,14 @@ the sink file.
    connectors come back RUNNING from the config topic, and the source goes
    on from its committed offset (lines appended while the worker was down
    arrive, none twice).
-2. test_connect_restart_after_config_topic_compacted: the config topic is
+2. test_connect_restart_after_compaction: the config and offset topics are
    created beforehand with segment.ms=100 and min.cleanable.dirty.ratio=0.01
-   (Connect accepts a compacted topic it did not create); the source
-   connector's config is updated several times; once the cleaner has removed
-   older versions of it from the config topic, the worker is restarted and
-   must come back with the latest config, RUNNING, its source still going on
-   from its offset.
+   (Connect accepts compacted topics it did not create); the source
+   connector's config is updated several times, with lines in between so
+   that the source commits several positions; once the cleaner has removed
+   older versions from both topics (the newest kept), the worker is
+   restarted and must come back with the latest config, RUNNING, its source
+   going on from its latest position (no line twice in the sink file).
 
 The broker's log cleaner must run soon: gregor gets
 `-o log.cleaner.backoff.ms=200`; a reference Kafka for a
@@ -234,13 +235,13 @@ class Scenario:
     """A worker config, its topics and connectors, the two files and what
     went into the source file, for one test."""
 
-    def __init__(self, bootstrap: str, tmp: Path, config_topic: str | None = None):
+    def __init__(self, bootstrap: str, tmp: Path, config_topic: str | None = None, offset_topic: str | None = None):
         self.bootstrap = bootstrap
         self.tmp = tmp
         self.rest_port = free_port()
         self.group = unique_topic("connect-cluster")
         self.config_topic = config_topic or unique_topic("connect-configs")
-        self.offset_topic = unique_topic("connect-offsets")
+        self.offset_topic = offset_topic or unique_topic("connect-offsets")
         self.status_topic = unique_topic("connect-status")
         self.data_topic = unique_topic("connect-data")
         self.source = unique_topic("file-source")
@@ -498,32 +499,31 @@ def test_connect_pipeline_and_restart(broker, scenario_factory, timings):
     )
 
 
-def test_connect_restart_after_config_topic_compacted(cleaner_broker, scenario_factory, timings):
+def create_compacted_topic(bootstrap: str, topic: str) -> None:
+    """One partition, compacted, segments that roll after 100 ms and a
+    cleaner that takes any dirt: older versions of a key become cleanable
+    within the test."""
     from confluent_kafka.admin import AdminClient, NewTopic
 
-    t0 = time.monotonic()
-    bootstrap = cleaner_broker.bootstrap
-    config_topic = unique_topic("connect-configs")
     admin = AdminClient({"bootstrap.servers": bootstrap})
-    # segments that roll after 100 ms and a cleaner that takes any dirt:
-    # older config versions become cleanable within the test
+    config = {"cleanup.policy": "compact", "segment.ms": "100", "min.cleanable.dirty.ratio": "0.01"}
     futs = admin.create_topics(
-        [
-            NewTopic(
-                config_topic,
-                num_partitions=1,
-                replication_factor=1,
-                config={"cleanup.policy": "compact", "segment.ms": "100", "min.cleanable.dirty.ratio": "0.01"},
-            )
-        ],
+        [NewTopic(topic, num_partitions=1, replication_factor=1, config=config)],
         operation_timeout=TIMEOUT_S,
         request_timeout=TIMEOUT_S,
     )
-    futs[config_topic].result(timeout=TIMEOUT_S)
-    wait_until(
-        lambda: config_topic in admin.list_topics(timeout=TIMEOUT_S).topics, TIMEOUT_S, f"{config_topic} in metadata"
-    )
-    s = scenario_factory(bootstrap, config_topic=config_topic)
+    futs[topic].result(timeout=TIMEOUT_S)
+    wait_until(lambda: topic in admin.list_topics(timeout=TIMEOUT_S).topics, TIMEOUT_S, f"{topic} in metadata")
+
+
+def test_connect_restart_after_compaction(cleaner_broker, scenario_factory, timings):
+    t0 = time.monotonic()
+    bootstrap = cleaner_broker.bootstrap
+    config_topic = unique_topic("connect-configs")
+    offset_topic = unique_topic("connect-offsets")
+    for t in (config_topic, offset_topic):
+        create_compacted_topic(bootstrap, t)
+    s = scenario_factory(bootstrap, config_topic=config_topic, offset_topic=offset_topic)
     ck_create_topic(bootstrap, s.data_topic, 1)
     w = s.start_worker()
     s.create_connectors()
@@ -531,7 +531,9 @@ def test_connect_restart_after_config_topic_compacted(cleaner_broker, scenario_f
     s.wait_sink()
 
     # several versions of the source's config; each is applied (its task
-    # runs with it) before the next, so the versions span several segments
+    # runs with it) before the next, so the versions span several segments;
+    # lines in between make the source commit a new position each time (the
+    # task commits when it is stopped for the update)
     versions = [101, 102, 103, 104, 105, 106]
     for batch in versions:
         got = w.call("PUT", f"/connectors/{s.source}/config", s.source_config(batch), ok=(200,))
@@ -541,31 +543,42 @@ def test_connect_restart_after_config_topic_compacted(cleaner_broker, scenario_f
             f"the source task to get batch.size={batch}",
         )
         w.wait_running(s.source)
-    s.append(5, "b")
-    s.wait_sink()
+        s.append(2, f"v{batch}")
+        s.wait_sink()
 
-    # compaction: fewer connector-<source> records in the config topic than
-    # were written (1 create + the updates), the newest of them the last
+    # compaction of the config topic: fewer connector-<source> records than
+    # were written (1 create + the updates), the newest of them the last;
+    # of the offset topic: records gone below its high watermark, the
+    # newest position the source file's size
     key = f"connector-{s.source}".encode()
     written = 1 + len(versions)
-    seen: list = []
+    file_size = s.source_file.stat().st_size
+    seen: dict = {}
 
     def compacted():
         recs, lo, hi = read_topic(bootstrap, config_topic)
         mine = [(o, json.loads(v)) for o, k, v in recs if k == key and v is not None]
-        seen[:] = [len(recs), lo, hi, [o for o, _ in mine]]
+        seen["config"] = f"{len(recs)} records in [{lo}, {hi}), {written} versions of {key!r} at offsets {[o for o, _ in mine]}"
         if len(mine) > written:
             w.fail(f"{len(mine)} {key!r} records in {config_topic}, only {written} written")
-        return len(mine) < written and mine
+        orecs, olo, ohi = read_topic(bootstrap, offset_topic)
+        positions = [json.loads(v).get("position") for _, _, v in orecs if v is not None]
+        seen["offsets"] = f"{len(orecs)} records in [{olo}, {ohi}), positions {positions} (file size {file_size})"
+        if 0 < len(mine) < written and len(orecs) < ohi and positions and positions[-1] == file_size:
+            return mine
+        return None
 
     t_wait = time.monotonic()
     while not (mine := compacted()):
         if time.monotonic() - t_wait >= COMPACTION_TIMEOUT_S:
-            cfg = topic_configs(bootstrap, [config_topic])[config_topic]
-            shown = {k: cfg.get(k) for k in ("cleanup.policy", "segment.ms", "min.cleanable.dirty.ratio")}
+            cfgs = topic_configs(bootstrap, [config_topic, offset_topic])
+            shown = {
+                t: {k: cfgs[t].get(k) for k in ("cleanup.policy", "segment.ms", "min.cleanable.dirty.ratio")}
+                for t in cfgs
+            }
             w.fail(
-                f"no compaction of {config_topic} ({shown}) within {COMPACTION_TIMEOUT_S:.0f}s: "
-                f"{seen[0]} records in [{seen[1]}, {seen[2]}), {written} versions of {key!r} at offsets {seen[3]}"
+                f"no compaction within {COMPACTION_TIMEOUT_S:.0f}s ({shown}): config topic {config_topic}: "
+                f"{seen['config']}; offset topic {offset_topic}: {seen['offsets']}"
             )
         time.sleep(0.5)
     t_compacted = time.monotonic() - t_wait
@@ -587,6 +600,6 @@ def test_connect_restart_after_config_topic_compacted(cleaner_broker, scenario_f
         w.fail(f"source task configs after the restart: batch.size {tasks}")
     s.wait_sink()
     timings.append(
-        f"connect compaction: {written} -> {len(mine)} versions in {t_compacted:.1f} s "
-        f"(config topic {seen[0]} records below offset {seen[2]}), total {time.monotonic() - t0:.1f} s"
+        f"connect compaction: {t_compacted:.1f} s to see it; config topic {seen['config']}; "
+        f"offset topic {seen['offsets']}; total {time.monotonic() - t0:.1f} s"
     )
