@@ -558,7 +558,9 @@ def test_connect_restart_after_compaction(cleaner_broker, scenario_factory, timi
     def compacted():
         recs, lo, hi = read_topic(bootstrap, config_topic)
         mine = [(o, json.loads(v)) for o, k, v in recs if k == key and v is not None]
-        seen["config"] = f"{len(recs)} records in [{lo}, {hi}), {written} versions of {key!r} at offsets {[o for o, _ in mine]}"
+        seen["config"] = (
+            f"{len(recs)} records in [{lo}, {hi}), {written} versions of {key!r} at offsets {[o for o, _ in mine]}"
+        )
         if len(mine) > written:
             w.fail(f"{len(mine)} {key!r} records in {config_topic}, only {written} written")
         orecs, olo, ohi = read_topic(bootstrap, offset_topic)
