@@ -27,7 +27,15 @@ import struct
 import time
 
 import pytest
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicCollection, TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    ConsumerGroupTopicPartitions,
+    KafkaError,
+    Producer,
+    TopicCollection,
+    TopicPartition,
+)
 from confluent_kafka.admin import AdminClient, ConfigResource, ConfigSource, ResourceType
 
 import kafkatools
@@ -145,8 +153,18 @@ def test_topics_tool(broker):
     assert run.lines == [f"Created topic {topic}."], run
     wait_until(lambda: partitions_in_metadata(b, topic) == [0, 1, 2], WAIT_S, f"{topic} with 3 partitions")
 
+    # once a group coordinator has been used, Kafka lists its internal
+    # __consumer_offsets, which --exclude-internal leaves out
+    a = admin(b)
+    group = unique_topic("tools-topics-g")
+    futs = a.alter_consumer_group_offsets(
+        [ConsumerGroupTopicPartitions(group, [TopicPartition(topic, 0, 0)])], request_timeout=30
+    )
+    futs[group].result(timeout=40)  # FindCoordinator + OffsetCommit
     run = ok("kafka-topics", b, "--list")
-    assert topic in run.lines, run
+    assert topic in run.lines and "__consumer_offsets" in run.lines, run
+    run = ok("kafka-topics", b, "--list", "--exclude-internal")
+    assert topic in run.lines and "__consumer_offsets" not in run.lines, run
 
     # grow it: Metadata follows and the new partitions take records
     ok("kafka-topics", b, "--alter", "--topic", topic, "--partitions", "6")
@@ -161,7 +179,6 @@ def test_topics_tool(broker):
     head, *parts = run.lines
     h = fields(head)
     assert (h["Topic"], h["PartitionCount"], h["ReplicationFactor"]) == (topic, "6", "1"), run
-    a = admin(b)
     tid = a.describe_topics(TopicCollection([topic]))[topic].result(timeout=15).topic_id
     # the tool prints Uuid.toString(), URL-safe base64; librdkafka uses the standard alphabet
     assert h["TopicId"] == str(tid).translate(str.maketrans("+/", "-_")), (run, str(tid))
