@@ -5308,10 +5308,20 @@ async fn describe_configs(
     name: &str,
     keys: &[&str],
 ) -> Reply<Vec<ConfigsView>> {
+    describe_configs_v(c, 4, rtype, name, keys).await
+}
+
+async fn describe_configs_v(
+    c: &mut Conn,
+    v: i16,
+    rtype: i8,
+    name: &str,
+    keys: &[&str],
+) -> Reply<Vec<ConfigsView>> {
     let r: Reply<DescribeConfigsResponse> = txn_call(
         c,
         ApiKey::DescribeConfigs,
-        4,
+        v,
         &describe_configs_req(rtype, name, keys),
     )
     .await;
@@ -5797,6 +5807,46 @@ fn admin_incremental_alter_configs(ctx: Ctx) -> Fut {
             "describe topic, unknown key only",
             &describe_configs(&mut c, RES_TOPIC, &t, &["no.such.config"]).await,
         );
+        // The lowest versions: IncrementalAlterConfigs v0 (not flexible),
+        // DescribeConfigs v1-v3 (v3 adds config_type).
+        let r: Reply<IncrementalAlterConfigsResponse> = txn_call(
+            &mut c,
+            ApiKey::IncrementalAlterConfigs,
+            0,
+            &incremental_req(
+                RES_TOPIC,
+                &t,
+                &[("segment.ms", OP_SET, Some("3600000"))],
+                false,
+            ),
+        )
+        .await;
+        let ok = r
+            .as_ref()
+            .is_some_and(|r| r.responses.iter().all(|x| x.error_code == 0));
+        o.rec("v0 SET segment.ms=3600000", &r);
+        o.rec(
+            "v0 SET segment.ms=3600000: describe v4 after",
+            &settled_configs(
+                &mut c,
+                RES_TOPIC,
+                &t,
+                &["segment.ms"],
+                if ok {
+                    &[("segment.ms", "3600000")]
+                } else {
+                    &[]
+                },
+            )
+            .await,
+        );
+        for v in [1, 2, 3] {
+            o.rec(
+                format!("describe v{v} segment.ms, cleanup.policy"),
+                &describe_configs_v(&mut c, v, RES_TOPIC, &t, &["segment.ms", "cleanup.policy"])
+                    .await,
+            );
+        }
 
         // The broker. Values above the 7-day default, so that no other
         // scenario's data expires meanwhile; every change is undone.
@@ -6326,7 +6376,7 @@ fn admin_describe_log_dirs(ctx: Ctx) -> Fut {
             o.rec(format!("v{v} all (this run's topics kept)"), &r);
         }
         let tt: &[(&str, &[i32])] = &[(&t, &[0, 1])];
-        for v in [4, 1] {
+        for v in [4, 3, 2, 1] {
             let r: Reply<DescribeLogDirsResponse> =
                 txn_call(&mut c, ApiKey::DescribeLogDirs, v, &log_dirs_req(Some(tt))).await;
             o.rec(format!("v{v} one topic, both partitions"), &r);
