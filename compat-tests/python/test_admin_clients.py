@@ -18,6 +18,10 @@ compat-tests/java/admin.sh).
    has committed.
 5. The Java AdminClient: createPartitions, incrementalAlterConfigs (topic,
    broker, `<default>`), deleteRecords, describeLogDirs, describeTopics.
+6. Topic configs changed at runtime take effect at once: max.message.bytes
+   (MESSAGE_TOO_LARGE) and retention.ms=1000 (the topic empties). The
+   reference must then run with log.retention.check.interval.ms=1000
+   (GREGOR_REFERENCE_EXTRA_PROPS); gregor gets it with -o.
 
 Every expectation was checked against the reference Apache Kafka 4.3.1
 (compat-tests/reference) through COMPAT_EXTERNAL_BOOTSTRAP. The broker
@@ -588,3 +592,60 @@ def test_java_admin_client(broker, java_admin_built):
     (dt,) = by["describe_topics"]
     assert dt["partitions"] == [0, 1, 2] and dt["internal"] is False, report
     assert dt["leaders_ok"] is True, report
+
+
+# -- dynamic effect ----------------------------------------------------------
+@pytest.fixture
+def rbroker(make_broker):
+    """A broker that checks retention every second (Kafka's default is 5
+    minutes): `-o log.retention.check.interval.ms=1000` for gregor; start the
+    reference with GREGOR_REFERENCE_EXTRA_PROPS=log.retention.check.interval.ms=1000."""
+    if os.environ.get("COMPAT_EXTERNAL_BOOTSTRAP"):
+        return make_broker()
+    return make_broker("-o", "log.retention.check.interval.ms=1000")
+
+
+def produce_one(bootstrap: str, topic: str, value: bytes):
+    """One record to partition 0; the delivery error (None when it was written)."""
+    p = Producer({"bootstrap.servers": bootstrap, "acks": "all", "retries": 0})
+    out: list = []
+    try:
+        p.produce(topic, key=b"k", value=value, partition=0, on_delivery=lambda err, m: out.append(err))
+        assert p.flush(TIMEOUT_S) == 0, "record still in flight"
+    finally:
+        p.close()
+    assert len(out) == 1
+    return out[0]
+
+
+def test_topic_configs_take_effect_at_once(rbroker):
+    """max.message.bytes and retention.ms changed at runtime apply to the
+    live topic: a record over the new limit is refused with
+    MESSAGE_TOO_LARGE, and retention.ms=1000 empties the topic within a few
+    retention checks (Kafka rolls and deletes the active segment too)."""
+    a = admin(rbroker.bootstrap)
+    t = unique_topic("dyn")
+    create_topic(a, t, 1)
+    T = ResourceType.TOPIC
+    big = b"x" * 5000
+    assert produce_one(rbroker.bootstrap, t, big) is None
+
+    incremental(a, T, t, [("max.message.bytes", "2000", AlterConfigOpType.SET)])
+    wait_entry(a, T, t, "max.message.bytes", "2000", SRC_TOPIC)
+    err = produce_one(rbroker.bootstrap, t, big)
+    assert err is not None and err.code() == KafkaError.MSG_SIZE_TOO_LARGE, err
+    assert produce_one(rbroker.bootstrap, t, b"small") is None
+    incremental(a, T, t, [("max.message.bytes", None, AlterConfigOpType.DELETE)])
+    wait_entry(a, T, t, "max.message.bytes", "1048588", SRC_DEFAULT)
+    assert produce_one(rbroker.bootstrap, t, big) is None
+    assert watermarks(a, t, 0) == (0, 3)
+
+    incremental(a, T, t, [("retention.ms", "1000", AlterConfigOpType.SET)])
+    deadline = time.monotonic() + 60
+    while watermarks(a, t, 0)[0] != 3:
+        assert time.monotonic() < deadline, f"retention.ms=1000 did not empty the topic: {watermarks(a, t, 0)}"
+        time.sleep(0.2)
+    assert watermarks(a, t, 0) == (3, 3)
+    # the log goes on at the same offset
+    assert produce_one(rbroker.bootstrap, t, b"after") is None
+    assert watermarks(a, t, 0)[1] == 4
