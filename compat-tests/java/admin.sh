@@ -5,6 +5,9 @@
 #       gregor.compat.Admin10: createPartitions, incrementalAlterConfigs
 #       (topic, broker, <default>), deleteRecords, describeLogDirs,
 #       describeTopics on PREFIX-admin; JSON lines on stdout.
+#   compat-tests/java/admin.sh admin partitions BOOTSTRAP PREFIX
+#       Admin10: a Java consumer and producer pick up partitions added by
+#       createPartitions (PREFIX-parts).
 #   compat-tests/java/admin.sh compaction produce|read BOOTSTRAP TOPIC [ARGS]
 #       gregor.compat.Compaction10 (see its javadoc).
 #   compat-tests/java/admin.sh build      build only (quick when up to date)

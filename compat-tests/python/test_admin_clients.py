@@ -17,7 +17,8 @@ compat-tests/java/admin.sh).
 4. DescribeTopics, and `__consumer_offsets` listed as internal once a group
    has committed.
 5. The Java AdminClient: createPartitions, incrementalAlterConfigs (topic,
-   broker, `<default>`), deleteRecords, describeLogDirs, describeTopics.
+   broker, `<default>`), deleteRecords, describeLogDirs, describeTopics; a
+   Java consumer and producer picking up new partitions.
 6. Topic configs changed at runtime take effect at once: max.message.bytes
    (MESSAGE_TOO_LARGE) and retention.ms=1000 (the topic empties). The
    reference must then run with log.retention.check.interval.ms=1000
@@ -649,3 +650,13 @@ def test_topic_configs_take_effect_at_once(rbroker):
     # the log goes on at the same offset
     assert produce_one(rbroker.bootstrap, t, b"after") is None
     assert watermarks(a, t, 0)[1] == 4
+
+
+def test_java_clients_pick_up_new_partitions(broker, java_admin_built):
+    """The Java consumer (subscribed) is assigned the partitions added by
+    CreatePartitions and the Java producer's partitioner writes to them,
+    both from their own metadata refresh (metadata.max.age.ms=500)."""
+    events = run_java("admin", "partitions", broker.bootstrap, unique_topic("j10p"))
+    (ev,) = [e for e in events if e["event"] == "partitions"]
+    assert ev["assigned"] == [0, 1, 2] and ev["written"] == [0, 1, 2], ev
+    assert ev["read_equals_sent"] is True and ev["sent"] >= 3, ev

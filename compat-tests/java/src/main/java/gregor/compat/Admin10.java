@@ -23,12 +23,16 @@ import org.apache.kafka.clients.admin.OffsetSpec;
 import org.apache.kafka.clients.admin.RecordsToDelete;
 import org.apache.kafka.clients.admin.ReplicaInfo;
 import org.apache.kafka.clients.admin.TopicDescription;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.Node;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.config.ConfigResource;
+import org.apache.kafka.common.serialization.StringDeserializer;
 import org.apache.kafka.common.serialization.StringSerializer;
 
 /**
@@ -44,13 +48,30 @@ import org.apache.kafka.common.serialization.StringSerializer;
  * synonyms, exception class names). The Python side asserts them. Broker
  * configs it changes are deleted again before it exits. Exits non-zero with
  * a FAIL line on stderr when a call that must succeed fails.
+ *
+ * <p>{@code Admin10 partitions BOOTSTRAP PREFIX}: a KafkaConsumer subscribed
+ * to PREFIX-parts (one partition) and a KafkaProducer, both with
+ * metadata.max.age.ms=500; createPartitions to 3; waits until the consumer is
+ * assigned all three and the producer's partitioner has written keyed
+ * records to each (it learns them from its own metadata refresh), then until
+ * the consumer has read every record; prints a {@code partitions} event.
  */
 public final class Admin10 {
     static final int TIMEOUT_MS = 30_000;
 
     public static void main(String[] args) throws Exception {
+        if (args.length == 3 && args[0].equals("partitions")) {
+            try {
+                newPartitions(args[1], args[2] + "-parts");
+            } catch (Exception e) {
+                System.err.println("FAIL " + e);
+                e.printStackTrace();
+                System.exit(1);
+            }
+            return;
+        }
         if (args.length < 2) {
-            System.err.println("usage: Admin10 BOOTSTRAP PREFIX");
+            System.err.println("usage: Admin10 BOOTSTRAP PREFIX | Admin10 partitions BOOTSTRAP PREFIX");
             System.exit(2);
         }
         Properties props = new Properties();
@@ -73,6 +94,77 @@ public final class Admin10 {
         this.admin = admin;
         this.bootstrap = bootstrap;
         this.topic = topic;
+    }
+
+    static void newPartitions(String bootstrap, String topic) throws Exception {
+        Properties ap = new Properties();
+        ap.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        Properties cp = new Properties();
+        cp.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        cp.put(ConsumerConfig.GROUP_ID_CONFIG, topic + "-group");
+        cp.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
+        cp.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false);
+        cp.put(ConsumerConfig.METADATA_MAX_AGE_CONFIG, 500);
+        Properties pp = new Properties();
+        pp.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        pp.put(ProducerConfig.ACKS_CONFIG, "all");
+        pp.put(ProducerConfig.METADATA_MAX_AGE_CONFIG, 500);
+        try (Admin admin = Admin.create(ap);
+                KafkaConsumer<String, String> consumer =
+                        new KafkaConsumer<>(cp, new StringDeserializer(), new StringDeserializer());
+                KafkaProducer<String, String> producer =
+                        new KafkaProducer<>(pp, new StringSerializer(), new StringSerializer())) {
+            Admin10 a = new Admin10(admin, bootstrap, topic);
+            get(admin.createTopics(List.of(new NewTopic(topic, 1, (short) 1))).all());
+            a.waitPartitions(1);
+            consumer.subscribe(List.of(topic));
+            Map<String, String> read = new TreeMap<>(); // "partition/offset" -> value
+            long deadline = System.currentTimeMillis() + 60_000;
+            while (consumer.assignment().size() != 1) {
+                poll(consumer, read, deadline, "assignment of partition 0");
+            }
+            Map<String, String> sent = new TreeMap<>();
+            send(producer, topic, 0, sent);
+            get(admin.createPartitions(Map.of(topic, NewPartitions.increaseTo(3))).all());
+            while (consumer.assignment().size() != 3) {
+                poll(consumer, read, deadline, "assignment of the new partitions");
+            }
+            java.util.Set<Integer> parts = new java.util.TreeSet<>();
+            int i = 1;
+            while (parts.size() != 3) {
+                if (System.currentTimeMillis() > deadline) {
+                    throw new IllegalStateException("the producer never wrote to every partition: " + sent.keySet());
+                }
+                parts.add(send(producer, topic, i++, sent));
+            }
+            while (!read.keySet().containsAll(sent.keySet())) {
+                poll(consumer, read, deadline, "every record read");
+            }
+            List<Integer> assigned = new ArrayList<>();
+            for (TopicPartition tp : consumer.assignment()) {
+                assigned.add(tp.partition());
+            }
+            java.util.Collections.sort(assigned);
+            Json.emit(Json.event("partitions").ints("assigned", assigned).ints("written", parts)
+                    .num("sent", sent.size()).bool("read_equals_sent", read.equals(sent)));
+        }
+    }
+
+    static void poll(KafkaConsumer<String, String> c, Map<String, String> read, long deadline, String what) {
+        if (System.currentTimeMillis() > deadline) {
+            throw new IllegalStateException("no " + what + " within 60 s (assignment " + c.assignment() + ")");
+        }
+        for (ConsumerRecord<String, String> r : c.poll(java.time.Duration.ofMillis(200))) {
+            read.put(r.partition() + "/" + r.offset(), r.value());
+        }
+    }
+
+    /** One keyed record, partitioner's choice; returns its partition. */
+    static int send(KafkaProducer<String, String> p, String topic, int i, Map<String, String> sent) throws Exception {
+        org.apache.kafka.clients.producer.RecordMetadata m =
+                p.send(new ProducerRecord<>(topic, "key-" + i, "v" + i)).get(TIMEOUT_MS, TimeUnit.MILLISECONDS);
+        sent.put(m.partition() + "/" + m.offset(), "v" + i);
+        return m.partition();
     }
 
     static <T> T get(org.apache.kafka.common.KafkaFuture<T> f) throws Exception {
