@@ -226,7 +226,10 @@ pub fn alter_broker(
     b.set_dynamic_configs(dynamic, validate_only)
         .map_err(|e| match e {
             // Kafka answers a bad broker value with INVALID_REQUEST.
-            DynamicError::Invalid(e) => (ResponseError::InvalidRequest, e.to_string()),
+            DynamicError::Invalid(crate::config::ConfigError::Invalid { key, value, reason }) => (
+                ResponseError::InvalidRequest,
+                format!("Invalid value {value} for configuration {key}: {reason}"),
+            ),
             DynamicError::Storage(e) => (crate::error::storage_error(&e), e.to_string()),
         })
 }

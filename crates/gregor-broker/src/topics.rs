@@ -419,6 +419,10 @@ mod tests {
     }
 }
 
+/// Kafka's default for retention, of which `log.retention.ms` is the
+/// millisecond synonym.
+pub const RETENTION_HOURS: &str = "log.retention.hours";
+
 /// Kafka's `ConfigSource` values.
 pub mod source {
     /// A topic override.
@@ -483,11 +487,32 @@ pub fn topic_config_entries(
                     ));
                 }
             }
-            synonyms.push((
-                d.broker_synonym.unwrap_or(d.name).to_string(),
-                d.default.to_string(),
-                source::DEFAULT_CONFIG,
-            ));
+            if d.name == "retention.ms" {
+                // Kafka's default is log.retention.hours=168 (log.retention.ms
+                // has none), listed only under another synonym.
+                if synonyms.is_empty() {
+                    return ConfigEntry {
+                        name: d.name,
+                        value: d.default.to_string(),
+                        source: source::DEFAULT_CONFIG,
+                        kind: d.kind,
+                        synonyms,
+                    };
+                }
+                if synonyms.iter().any(|s| s.0 != d.name) {
+                    synonyms.push((
+                        RETENTION_HOURS.to_string(),
+                        "168".to_string(),
+                        source::DEFAULT_CONFIG,
+                    ));
+                }
+            } else {
+                synonyms.push((
+                    d.broker_synonym.unwrap_or(d.name).to_string(),
+                    d.default.to_string(),
+                    source::DEFAULT_CONFIG,
+                ));
+            }
             let (_, value, source) = synonyms[0].clone();
             ConfigEntry {
                 name: d.name,

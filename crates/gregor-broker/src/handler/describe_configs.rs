@@ -83,9 +83,12 @@ pub fn handle(b: &Broker, req: DescribeConfigsRequest, version: i16) -> Describe
                     // Broker configs are read-only unless Kafka lets them
                     // change at runtime.
                     let read_only = is_broker && !DYNAMIC_BROKER_CONFIGS.contains(&e.name);
+                    // Kafka's log.retention.ms is null when only its default
+                    // (log.retention.hours) applies.
+                    let null = is_broker && e.name == "log.retention.ms" && e.synonyms.is_empty();
                     let mut r = DescribeConfigsResourceResult::default()
                         .with_name(str_bytes(e.name))
-                        .with_value(Some(str_bytes(&e.value)))
+                        .with_value((!null).then(|| str_bytes(&e.value)))
                         .with_read_only(read_only)
                         .with_config_source(e.source)
                         .with_is_sensitive(false);
@@ -143,7 +146,24 @@ fn broker_entries(b: &Broker) -> Vec<topics::ConfigEntry> {
             } else {
                 source::DEFAULT_CONFIG
             };
-            synonyms.push((name.to_string(), sv, src));
+            if name == "log.retention.ms" && src == source::DEFAULT_CONFIG {
+                // Kafka's log.retention.ms has no default (null); the
+                // default is log.retention.hours=168, listed under others.
+                if !synonyms.is_empty() {
+                    synonyms.push((topics::RETENTION_HOURS.to_string(), "168".to_string(), src));
+                }
+            } else {
+                synonyms.push((name.to_string(), sv, src));
+            }
+            if synonyms.is_empty() {
+                return topics::ConfigEntry {
+                    name,
+                    value: String::new(),
+                    source: src,
+                    kind: ConfigType::Long,
+                    synonyms,
+                };
+            }
             let kind = if value == "true" || value == "false" {
                 ConfigType::Boolean
             } else if value.parse::<i64>().is_ok() {
