@@ -11,13 +11,16 @@ use kafka_protocol::messages::{ApiVersionsRequest, ApiVersionsResponse};
 
 use super::str_bytes;
 
-/// (name, supported min, supported max, finalized level), as Kafka 4.x
-/// names them. `transaction.version` is implemented; `metadata.version`
-/// is reported at Kafka 4.3's level (Gregor has no metadata log whose
-/// format it could select) so that `kafka-features.sh describe` and
-/// `Admin.describeFeatures` show a release. `group.version` (KIP-848
-/// groups) and the others stay at 0: Gregor does not serve them.
-const FEATURES: [(&str, i16, i16, i16); 2] = [
+/// (name, supported min, supported max, finalized level), as Kafka 4.3.1
+/// reports them for the features `kafka-features.sh describe` shows.
+/// `transaction.version` 2 is implemented. `metadata.version` is Kafka
+/// 4.3's level (Gregor has no metadata log whose format it would select).
+/// `group.version` 1 is Kafka 4's default; clients still only use KIP-848
+/// groups if ConsumerGroupHeartbeat is advertised, which it is not, so
+/// they keep the classic protocol. Share groups, streams groups and ELR
+/// stay unlisted: nothing of theirs is served.
+const FEATURES: [(&str, i16, i16, i16); 3] = [
+    ("group.version", 0, 1, 1),
     ("metadata.version", 7, 30, 30),
     ("transaction.version", 0, 2, 2),
 ];
