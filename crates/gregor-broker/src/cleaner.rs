@@ -22,8 +22,9 @@ const MAX_MAP_ENTRIES: usize = 1 << 20;
 
 /// Runs until `stop` turns true.
 pub async fn run(b: Broker, mut stop: watch::Receiver<bool>) {
-    let every = Duration::from_millis(b.config().log_cleaner_backoff_ms.max(10));
     loop {
+        // A dynamic setting: read on every round.
+        let every = Duration::from_millis(b.config().log_cleaner_backoff_ms.max(10));
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
             _ = stop.changed() => return,

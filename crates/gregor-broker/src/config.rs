@@ -144,11 +144,13 @@ pub struct DynamicConfigs {
 pub const DYNAMIC_BROKER_CONFIGS: &[&str] = &[
     "auto.create.topics.enable",
     "compression.type",
+    "log.cleaner.backoff.ms",
     "log.cleaner.delete.retention.ms",
     "log.cleaner.io.max.bytes.per.second",
     "log.cleaner.max.compaction.lag.ms",
     "log.cleaner.min.cleanable.ratio",
     "log.cleaner.min.compaction.lag.ms",
+    "log.cleaner.threads",
     "log.cleanup.policy",
     "log.flush.interval.messages",
     "log.flush.interval.ms",
@@ -421,6 +423,8 @@ impl BrokerConfig {
                 self.auto_create_topics_enable.to_string(),
             ),
             ("broker.id", self.node_id.to_string()),
+            // One cleaner thread (crate::cleaner).
+            ("log.cleaner.threads", "1".to_string()),
             (
                 "default.replication.factor",
                 self.default_replication_factor.to_string(),

@@ -423,6 +423,16 @@ mod tests {
 /// millisecond synonym.
 pub const RETENTION_HOURS: &str = "log.retention.hours";
 
+/// Topic configs whose broker default Kafka keeps in hours (the ms broker
+/// setting has no default): the hours setting and its default.
+fn hours_default(topic_config: &str) -> Option<(&'static str, &'static str)> {
+    match topic_config {
+        "retention.ms" => Some((RETENTION_HOURS, "168")),
+        "segment.ms" => Some(("log.roll.hours", "168")),
+        _ => None,
+    }
+}
+
 /// Kafka's `ConfigSource` values.
 pub mod source {
     /// A topic override.
@@ -487,9 +497,10 @@ pub fn topic_config_entries(
                     ));
                 }
             }
-            if d.name == "retention.ms" {
-                // Kafka's default is log.retention.hours=168 (log.retention.ms
-                // has none), listed only under another synonym.
+            if let Some((hours, default_hours)) = hours_default(d.name) {
+                // Kafka's default is log.retention.hours / log.roll.hours
+                // (the ms settings have none), listed only under another
+                // synonym.
                 if synonyms.is_empty() {
                     return ConfigEntry {
                         name: d.name,
@@ -501,8 +512,8 @@ pub fn topic_config_entries(
                 }
                 if synonyms.iter().any(|s| s.0 != d.name) {
                     synonyms.push((
-                        RETENTION_HOURS.to_string(),
-                        "168".to_string(),
+                        hours.to_string(),
+                        default_hours.to_string(),
                         source::DEFAULT_CONFIG,
                     ));
                 }

@@ -74,7 +74,8 @@ pub(crate) struct SegInfo {
     pub(crate) max_ts: i64,
     /// Base offset of the first batch that reached `max_ts`.
     pub(crate) max_ts_offset: i64,
-    /// When it was created (ms), for `segment.ms`.
+    /// When it started, for `segment.ms`: its first batch's max timestamp
+    /// (wall-clock time if that batch had none), as Kafka measures it.
     pub(crate) created_ms: i64,
 }
 
@@ -595,6 +596,14 @@ impl PartitionLog {
         h.base_offset = base;
         let len = to_u64(batch.len());
         let now = now_ms();
+        // Kafka's `timeWaitedForRoll`: segment age is measured in record
+        // time (this batch's max timestamp against the segment's first
+        // batch's), or in wall-clock time for batches without timestamps.
+        let roll_ts = if h.max_timestamp >= 0 {
+            h.max_timestamp
+        } else {
+            now
+        };
 
         // Roll when the active segment is full or old (never while empty).
         let roll = match st.segs.last() {
@@ -602,11 +611,11 @@ impl PartitionLog {
             Some(a) => {
                 a.size > 0
                     && (a.size.saturating_add(len) > opts.segment_bytes
-                        || now.saturating_sub(a.created_ms) >= opts.segment_ms)
+                        || roll_ts.saturating_sub(a.created_ms) > opts.segment_ms)
             }
         };
         if roll {
-            self.roll(&mut st, base, now)?;
+            self.roll(&mut st, base, roll_ts)?;
         }
         let Some(active) = st.segs.last().copied() else {
             return Err(StorageError::Engine(

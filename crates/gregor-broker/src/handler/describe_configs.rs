@@ -38,12 +38,8 @@ pub fn handle(b: &Broker, req: DescribeConfigsRequest, version: i16) -> Describe
                         &meta.configs,
                     ),
                     None => {
-                        return base
-                            .with_error_code(ResponseError::UnknownTopicOrPartition.code())
-                            .with_error_message(Some(str_bytes(&format!(
-                                "Topic {} does not exist.",
-                                &*res.resource_name
-                            ))));
+                        // Kafka sends no message here.
+                        return base.with_error_code(ResponseError::UnknownTopicOrPartition.code());
                     }
                 },
                 // The cluster-default entity holds only what was set on it.
@@ -164,7 +160,15 @@ fn broker_entries(b: &Broker) -> Vec<topics::ConfigEntry> {
                     synonyms,
                 };
             }
-            let kind = if value == "true" || value == "false" {
+            let topic_kind = topics::TOPIC_CONFIGS
+                .iter()
+                .find(|d| d.broker_synonym == Some(name))
+                .map(|d| d.kind);
+            let kind = if let Some(k) = topic_kind {
+                k
+            } else if name == "log.cleaner.threads" || name == "num.partitions" {
+                ConfigType::Int
+            } else if value == "true" || value == "false" {
                 ConfigType::Boolean
             } else if value.parse::<i64>().is_ok() {
                 ConfigType::Long

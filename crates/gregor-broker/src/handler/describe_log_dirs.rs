@@ -61,12 +61,22 @@ pub fn handle(b: &Broker, req: DescribeLogDirsRequest, _version: i16) -> Describ
             })
         })
         .collect();
+    // The filesystem's size and what is left for the broker (v4+).
+    let (total, usable) = if cfg.ephemeral {
+        (-1, -1)
+    } else {
+        rustix::fs::statvfs(&cfg.data_dir).map_or((-1, -1), |s| {
+            let bytes =
+                |blocks: u64| i64::try_from(blocks.saturating_mul(s.f_frsize)).unwrap_or(i64::MAX);
+            (bytes(s.f_blocks), bytes(s.f_bavail))
+        })
+    };
     DescribeLogDirsResponse::default()
         .with_error_code(0)
         .with_results(vec![DescribeLogDirsResult::default()
             .with_error_code(0)
             .with_log_dir(str_bytes(&dir))
             .with_topics(topics)
-            .with_total_bytes(-1)
-            .with_usable_bytes(-1)])
+            .with_total_bytes(total)
+            .with_usable_bytes(usable)])
 }

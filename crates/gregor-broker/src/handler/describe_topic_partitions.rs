@@ -42,6 +42,22 @@ pub fn handle(
         Some(c) => (Some(c.topic_name.0.to_string()), c.partition_index.max(0)),
         None => (None, 0),
     };
+    // A cursor on a topic the request does not name is refused for every
+    // topic named, as Kafka refuses it.
+    if let Some(f) = &from_topic {
+        if !req.topics.is_empty() && !names.contains(f) {
+            let topics = names
+                .iter()
+                .map(|n| {
+                    DescribeTopicPartitionsResponseTopic::default()
+                        .with_name(Some(topic_name(n)))
+                        .with_error_code(ResponseError::InvalidRequest.code())
+                        .with_topic_authorized_operations(i32::MIN)
+                })
+                .collect();
+            return DescribeTopicPartitionsResponse::default().with_topics(topics);
+        }
+    }
     let node = BrokerId(b.node_id());
     let mut left = limit;
     let mut topics_out = Vec::new();

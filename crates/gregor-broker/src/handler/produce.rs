@@ -160,13 +160,18 @@ fn validate_all(
                     let msg = format!(
                         "Compacted topic cannot accept message without key in topic partition {name}-{index}."
                     );
+                    let start = c.log.log_start_offset();
                     *r = Err(err_code(*index, ResponseError::InvalidRecord.code(), Some(&msg))
+                        .with_log_start_offset(start)
                         .with_record_errors(
                             sum.null_key_indexes
                                 .iter()
                                 .map(|i| {
                                     kafka_protocol::messages::produce_response::BatchIndexAndErrorMessage::default()
                                         .with_batch_index(*i)
+                                        .with_batch_index_error_message(Some(str_bytes(
+                                            "Compacted topic cannot accept message without key.",
+                                        )))
                                 })
                                 .collect(),
                         ));
