@@ -557,8 +557,15 @@ mod tests {
             Some(Applied::Set)
         );
         assert_eq!(c.listen.port(), 9093);
+        // A broker default of a topic config: kept by name, typed.
+        assert_eq!(c.set("compression.type", "lz4").ok(), Some(Applied::Set));
         assert_eq!(
-            c.set("compression.type", "lz4").ok(),
+            c.log_defaults.get("compression.type").map(String::as_str),
+            Some("lz4")
+        );
+        assert!(c.set("log.segment.bytes", "big").is_err());
+        assert_eq!(
+            c.set("sasl.enabled.mechanisms", "PLAIN").ok(),
             Some(Applied::Unknown)
         );
         assert!(c.set("num.partitions", "zero").is_err());
