@@ -124,6 +124,74 @@ const KNOWN: &[Known] = &[
         reason: "as above",
     },
     Known {
+        scenario: "admin_features",
+        step: "v3 finalized eligible.leader.replicas.version",
+        reason: "issue 10 scopes Gregor's features to metadata.version, group.version and \
+                 transaction.version: eligible leader replicas (KIP-966) need replication; \
+                 Gregor is a single node without ISR changes",
+    },
+    Known {
+        scenario: "admin_features",
+        step: "v4 supported eligible.leader.replicas.version",
+        reason: "as above",
+    },
+    Known {
+        scenario: "admin_features",
+        step: "v4 finalized eligible.leader.replicas.version",
+        reason: "as above",
+    },
+    Known {
+        scenario: "admin_features",
+        step: "v3 finalized kraft.version",
+        reason: "issue 10 scopes Gregor's features to metadata.version, group.version and \
+                 transaction.version: Gregor has no KRaft quorum",
+    },
+    Known {
+        scenario: "admin_features",
+        step: "v4 supported kraft.version",
+        reason: "as above",
+    },
+    Known {
+        scenario: "admin_features",
+        step: "v4 finalized kraft.version",
+        reason: "as above",
+    },
+    Known {
+        scenario: "admin_features",
+        step: "v3 finalized share.version",
+        reason: "issue 10 scopes Gregor's features to metadata.version, group.version and \
+                 transaction.version: share groups (KIP-932) are not implemented; advertising \
+                 the feature would make clients use them",
+    },
+    Known {
+        scenario: "admin_features",
+        step: "v4 supported share.version",
+        reason: "as above",
+    },
+    Known {
+        scenario: "admin_features",
+        step: "v4 finalized share.version",
+        reason: "as above",
+    },
+    Known {
+        scenario: "admin_features",
+        step: "v3 finalized streams.version",
+        reason: "issue 10 scopes Gregor's features to metadata.version, group.version and \
+                 transaction.version: streams groups (KIP-1071) are not implemented; advertising \
+                 the feature would make clients use them",
+    },
+    Known {
+        scenario: "admin_features",
+        step: "v4 supported streams.version",
+        reason: "as above",
+    },
+    Known {
+        scenario: "admin_features",
+        step: "v4 finalized streams.version",
+        reason: "as above",
+    },
+
+    Known {
         scenario: "produce_missing_partition",
         step: "v9 unknown topic",
         reason: "documented in docs/COMPATIBILITY.md: Gregor's Produce auto-creates a missing \
