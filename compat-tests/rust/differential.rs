@@ -114,6 +114,19 @@ struct Known {
 const KNOWN: &[Known] = &[
     Known {
         scenario: "admin_features",
+        step: "v4 range of DescribeLogDirs (35)",
+        reason: "Kafka 4.3.1 serves DescribeLogDirs up to v5; the kafka-protocol codec Gregor \
+                 uses stops at v4, and clients negotiate down to it",
+    },
+    Known {
+        scenario: "admin_features",
+        step: "v4 range of UpdateFeatures (57)",
+        reason: "Gregor's features are fixed (transaction.version 2, group.version 1, \
+                 metadata.version at Kafka 4.3's level): nothing to upgrade or downgrade, \
+                 so UpdateFeatures is not advertised",
+    },
+    Known {
+        scenario: "admin_features",
         step: "v4 range of DescribeClientQuotas (48)",
         reason: "issue 10: client quotas are advertised only if they are also enforced; \
                  Gregor has no quotas and leaves the API unadvertised",
