@@ -189,7 +189,7 @@ pub fn alter_broker(
         if known && !DYNAMIC_BROKER_CONFIGS.contains(&name.as_str()) {
             return Err((
                 ResponseError::InvalidRequest,
-                format!("Cannot update these configs dynamically: Set({name})"),
+                format!("Cannot update these configs dynamically: [{name}]"),
             ));
         }
     }

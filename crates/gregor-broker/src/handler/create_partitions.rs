@@ -44,7 +44,7 @@ pub fn handle(b: &Broker, req: CreatePartitionsRequest, _version: i16) -> Handle
                 return fail(
                     ResponseError::InvalidPartitions,
                     format!(
-                        "Topic currently has {} partitions, which is higher than the requested {}.",
+                        "The topic {name} currently has {} partition(s); {} would not be an increase.",
                         meta.partitions, t.count
                     ),
                 );
@@ -52,7 +52,10 @@ pub fn handle(b: &Broker, req: CreatePartitionsRequest, _version: i16) -> Handle
             if t.count == meta.partitions {
                 return fail(
                     ResponseError::InvalidPartitions,
-                    format!("Topic already has {} partitions.", meta.partitions),
+                    format!(
+                        "The topic {name} currently has {} partition(s); {} would not be an increase.",
+                        meta.partitions, t.count
+                    ),
                 );
             }
             if let Some(assignments) = &t.assignments {
