@@ -195,9 +195,11 @@ fn check(
     txn_id: Option<&str>,
 ) -> Result<Checked, PartitionProduceResponse> {
     let store = b.store();
+    // One snapshot of the configuration for the whole check.
+    let cfg = b.config();
     let meta = match store.topic(topic) {
         Some(m) => m,
-        None if b.config().auto_create_topics_enable => match b.auto_create(topic) {
+        None if cfg.auto_create_topics_enable => match b.auto_create(topic) {
             Ok(m) => m,
             Err(_) => match store.topic(topic) {
                 Some(m) => m,
@@ -226,7 +228,7 @@ fn check(
     };
     // Kafka checks the size first (`analyzeAndValidateRecords`), then the
     // CRC and the rest of the batch (`LogValidator`).
-    let max = topics::effective_i64(&b.config(), &meta.configs, "max.message.bytes", 1_048_588);
+    let max = topics::effective_i64(&cfg, &meta.configs, "max.message.bytes", 1_048_588);
     let first_len = BatchHeader::parse(&data)
         .map(|h| h.total_len())
         .unwrap_or(data.len());
@@ -256,11 +258,11 @@ fn check(
         in_transaction(b, txn_id, topic, partition, &header, version)
             .map_err(|(code, msg)| err(partition, code, Some(msg)))?;
     }
-    let log_append = topics::effective(&b.config(), &meta.configs, "message.timestamp.type")
+    let log_append = topics::effective(&cfg, &meta.configs, "message.timestamp.type")
         .is_some_and(|v| v == "LogAppendTime");
-    let segment_bytes = topics::effective_i64(&b.config(), &meta.configs, "segment.bytes", 1 << 30);
-    let segment_ms = topics::effective_i64(&b.config(), &meta.configs, "segment.ms", 604_800_000);
-    let compacted = topics::effective(&b.config(), &meta.configs, "cleanup.policy")
+    let segment_bytes = topics::effective_i64(&cfg, &meta.configs, "segment.bytes", 1 << 30);
+    let segment_ms = topics::effective_i64(&cfg, &meta.configs, "segment.ms", 604_800_000);
+    let compacted = topics::effective(&cfg, &meta.configs, "cleanup.policy")
         .is_some_and(|p| p.split(',').any(|x| x.trim() == "compact"));
     Ok(Checked {
         log,
