@@ -111,6 +111,26 @@ fn apply_ops(
     Ok(next)
 }
 
+/// Changes the configs of one resource of IncrementalAlterConfigs (`ops`
+/// applied) or AlterConfigs (`replace`: the set becomes exactly `ops`).
+pub fn alter(
+    b: &Broker,
+    resource_type: i8,
+    name: &str,
+    ops: &[(String, Op, Option<String>)],
+    replace: bool,
+    validate_only: bool,
+) -> Result<(), Refusal> {
+    match resource_type {
+        TOPIC => alter_topic(b, name, ops, replace, validate_only),
+        BROKER => alter_broker(b, name, ops, replace, validate_only),
+        _ => Err((
+            ResponseError::InvalidRequest,
+            format!("Unsupported resource type {resource_type}"),
+        )),
+    }
+}
+
 /// Changes a topic's overrides: `ops` applied to them (incremental), or
 /// `replace` them all (legacy AlterConfigs). Validated whole before
 /// anything is stored.

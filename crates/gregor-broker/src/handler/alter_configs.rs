@@ -5,7 +5,6 @@
 
 use kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse;
 use kafka_protocol::messages::{AlterConfigsRequest, AlterConfigsResponse, ResponseKind};
-use kafka_protocol::ResponseError;
 
 use super::{str_bytes, Handled};
 use crate::alter::{self, Op};
@@ -20,35 +19,25 @@ pub fn handle(b: &Broker, req: AlterConfigsRequest, _version: i16) -> Handled {
             let base = AlterConfigsResourceResponse::default()
                 .with_resource_type(res.resource_type)
                 .with_resource_name(res.resource_name.clone());
-            let ops: Option<Vec<_>> = res
+            let ops: Vec<_> = res
                 .configs
                 .iter()
                 .map(|c| {
-                    Some((
+                    (
                         c.name.to_string(),
                         Op::Set,
                         c.value.as_ref().map(|v| v.to_string()),
-                    ))
+                    )
                 })
                 .collect();
-            let r = match ops {
-                None => Err((
-                    ResponseError::InvalidRequest,
-                    "Unknown config operation".to_string(),
-                )),
-                Some(ops) => match res.resource_type {
-                    alter::TOPIC => {
-                        alter::alter_topic(b, &res.resource_name, &ops, true, req.validate_only)
-                    }
-                    alter::BROKER => {
-                        alter::alter_broker(b, &res.resource_name, &ops, true, req.validate_only)
-                    }
-                    _ => Err((
-                        ResponseError::InvalidRequest,
-                        format!("Unsupported resource type {}", res.resource_type),
-                    )),
-                },
-            };
+            let r = alter::alter(
+                b,
+                res.resource_type,
+                &res.resource_name,
+                &ops,
+                true,
+                req.validate_only,
+            );
             match r {
                 Ok(()) => {
                     changed |= !req.validate_only;

@@ -47,18 +47,14 @@ pub fn handle(b: &Broker, req: IncrementalAlterConfigsRequest, _version: i16) ->
                     ResponseError::InvalidRequest,
                     "Error due to duplicate config keys".to_string(),
                 )),
-                Some(ops) => match res.resource_type {
-                    alter::TOPIC => {
-                        alter::alter_topic(b, &res.resource_name, &ops, false, req.validate_only)
-                    }
-                    alter::BROKER => {
-                        alter::alter_broker(b, &res.resource_name, &ops, false, req.validate_only)
-                    }
-                    _ => Err((
-                        ResponseError::InvalidRequest,
-                        format!("Unsupported resource type {}", res.resource_type),
-                    )),
-                },
+                Some(ops) => alter::alter(
+                    b,
+                    res.resource_type,
+                    &res.resource_name,
+                    &ops,
+                    false,
+                    req.validate_only,
+                ),
             };
             match r {
                 Ok(()) => {
