@@ -279,16 +279,19 @@ impl TxnCoordinator {
         }
     }
 
+    /// `id`'s state if `pid` is its producer (INVALID_PRODUCER_ID_MAPPING
+    /// for an unknown id or another producer, as Kafka answers both).
+    fn member(&mut self, id: &str, pid: i64) -> Result<&mut TxnMeta, Code> {
+        match self.txns.get_mut(id) {
+            Some(m) if m.producer_id == pid => Ok(m),
+            _ => Err(Code::InvalidProducerIdMapping),
+        }
+    }
+
     /// Checks a request's producer id and epoch against `id`'s (Kafka's
     /// order: unknown id or producer id, then epoch, then state).
     fn checked(&mut self, id: &str, pid: i64, epoch: i16) -> Result<&mut TxnMeta, Code> {
-        let m = self
-            .txns
-            .get_mut(id)
-            .ok_or(Code::InvalidProducerIdMapping)?;
-        if m.producer_id != pid {
-            return Err(Code::InvalidProducerIdMapping);
-        }
+        let m = self.member(id, pid)?;
         if m.epoch != epoch {
             return Err(Code::ProducerFenced);
         }
@@ -327,10 +330,10 @@ impl TxnCoordinator {
         epoch: i16,
         parts: &[(String, i32)],
     ) -> Result<Vec<Option<Code>>, Code> {
-        let m = self.txns.get(id).ok_or(Code::InvalidProducerIdMapping)?;
-        if m.producer_id != pid {
-            return Err(Code::InvalidProducerIdMapping);
-        }
+        let m = match self.txns.get(id) {
+            Some(m) if m.producer_id == pid => m,
+            _ => return Err(Code::InvalidProducerIdMapping),
+        };
         if m.epoch != epoch {
             return Err(Code::ProducerFenced);
         }
@@ -355,17 +358,8 @@ impl TxnCoordinator {
         implicit: bool,
         now: i64,
     ) -> Result<bool, Code> {
-        let m = self
-            .txns
-            .get_mut(id)
-            .ok_or(Code::InvalidProducerIdMapping)?;
-        if m.producer_id != pid {
-            return Err(Code::InvalidProducerIdMapping);
-        }
-        if epoch < m.epoch {
-            return Err(Code::InvalidProducerEpoch);
-        }
-        if epoch > m.epoch {
+        let m = self.member(id, pid)?;
+        if epoch != m.epoch {
             return Err(Code::InvalidProducerEpoch);
         }
         if m.state.preparing() {
@@ -455,13 +449,7 @@ impl TxnCoordinator {
         v2: bool,
         now: i64,
     ) -> Result<EndOutcome, Code> {
-        let m = self
-            .txns
-            .get_mut(id)
-            .ok_or(Code::InvalidProducerIdMapping)?;
-        if m.producer_id != pid {
-            return Err(Code::InvalidProducerIdMapping);
-        }
+        let m = self.member(id, pid)?;
         let done = if commit {
             TxnState::CompleteCommit
         } else {
