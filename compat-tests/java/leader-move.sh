@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Java kafka-clients leader-move scenario of issue 11 (gregor.compat.LeaderMove;
+# used by compat-tests/python/test_leader_move.py), against Gregor's virtual
+# cluster (gregor serve --virtual-brokers 3 --admin-listen ADDR):
+#   compat-tests/java/leader-move.sh BOOTSTRAP ADMIN_URL PREFIX
+#       BOOTSTRAP: host:port or a comma list; ADMIN_URL: http://host:port (or host:port)
+#       of the admin API; topics and groups start with PREFIX. JSON lines on
+#       stdout, the last {"event":"summary","ok":...}; exit 1 when a check failed.
+#       LEADER_MOVE_RECORDS sets the number of records (20000).
+#   compat-tests/java/leader-move.sh build      build only (quick when up to date)
+# Builds on first use (Maven Central); JAVA_OPTS passes through,
+# JAVA_LOG_LEVEL sets the clients' log level (warn).
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+JAR=$HERE/target/gregor-compat-java-0.1.0.jar
+stale() {
+  [ ! -f "$JAR" ] || [ ! -d "$HERE/target/lib" ] ||
+    [ -n "$(find "$HERE/src" "$HERE/pom.xml" -newer "$JAR" 2>/dev/null | head -1)" ]
+}
+if stale; then
+  mkdir -p "$HERE/target"
+  # one build at a time: the same lock as compat-tests/matrix/java/setup.sh
+  exec 9>"$HERE/target/.matrix-build.lock"
+  flock 9
+  if stale; then
+    mvn -q -B -f "$HERE/pom.xml" -DskipTests package >&2
+  fi
+  exec 9>&-
+fi
+[ "${1:-}" = build ] && exit 0
+# shellcheck disable=SC2086
+exec java ${JAVA_OPTS:-} -Dorg.slf4j.simpleLogger.defaultLogLevel="${JAVA_LOG_LEVEL:-warn}" \
+  -cp "$JAR:$HERE/target/lib/*" gregor.compat.LeaderMove "$@"
