@@ -111,6 +111,10 @@ impl FileCache {
 }
 
 /// State every partition log and background thread shares.
+/// Called after each group-commit cycle that answered acks=all waiters,
+/// with its duration and the number of waiters it answered.
+pub type SyncObserver = Box<dyn Fn(Duration, usize) + Send + Sync>;
+
 pub(crate) struct Shared {
     pub(crate) engine: Box<dyn Engine>,
     pub(crate) fs: Arc<dyn Fs>,
@@ -138,6 +142,8 @@ pub(crate) struct Shared {
     /// Set by [`crate::Store::inject_flush_failure`]: the next durable
     /// flush fails as if the disk had refused it.
     inject_failure: AtomicBool,
+    /// Told the duration and size of every group-commit cycle (metrics).
+    pub(crate) observer: std::sync::OnceLock<SyncObserver>,
     /// Set when the store is dropped: partition handles that outlive it
     /// refuse writes (they would miss the closing checkpoint).
     closed: AtomicBool,
@@ -174,6 +180,7 @@ impl Shared {
             ckpt_dirty: AtomicBool::new(false),
             flush_lock: Mutex::new(()),
             inject_failure: AtomicBool::new(false),
+            observer: std::sync::OnceLock::new(),
             closed: AtomicBool::new(false),
         }
     }
@@ -481,6 +488,7 @@ fn run(shared: &Shared, ctl: &CommitCtl, interval: Option<Duration>) {
         let shutdown = st.shutdown;
         drop(st);
 
+        let started = Instant::now();
         let result = if shared.is_poisoned() {
             Err(StorageError::Poisoned)
         } else if waiters.is_empty() && !shared.has_work() {
@@ -490,6 +498,11 @@ fn run(shared: &Shared, ctl: &CommitCtl, interval: Option<Duration>) {
         } else {
             shared.flush_durable(Checkpoint::None)
         };
+        if !waiters.is_empty() {
+            if let Some(o) = shared.observer.get() {
+                o(started.elapsed(), waiters.len());
+            }
+        }
         let ok = result.is_ok();
         for w in waiters {
             w.answer(ok);

@@ -46,6 +46,7 @@ mod writer;
 
 use std::collections::BTreeMap;
 
+pub use durability::SyncObserver;
 pub use error::{Result, StorageError};
 pub use lock::DataDirInUse;
 pub use partition::{AbortedTxn, CompactOptions, CompactStats, PartitionLog, ProducerInfo};

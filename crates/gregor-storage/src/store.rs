@@ -699,6 +699,12 @@ impl Store {
         self.shared.inject_flush_failure();
     }
 
+    /// Sets the observer of group-commit cycles (once; later calls are
+    /// ignored).
+    pub fn set_sync_observer(&self, observer: crate::durability::SyncObserver) {
+        let _ = self.shared.observer.set(observer);
+    }
+
     /// Blocking durable flush and checkpoint of everything written so far.
     pub fn flush_now(&self) -> Result<()> {
         self.shared.flush_durable(Checkpoint::All)
