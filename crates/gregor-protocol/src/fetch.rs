@@ -25,6 +25,9 @@ pub struct FetchPartition {
     /// Aborted transactions overlapping the records, as (producer id,
     /// first offset); `None` encodes null (read_uncommitted).
     pub aborted: Option<Vec<(i64, i64)>>,
+    /// KIP-951 (v12+, tagged): (leader id, leader epoch) of a partition
+    /// answered NOT_LEADER_OR_FOLLOWER or FENCED_LEADER_EPOCH.
+    pub current_leader: Option<(i32, i32)>,
 }
 
 /// One topic of a Fetch response.
@@ -119,8 +122,18 @@ pub fn encode_fetch_response(
                 total += rec.len();
                 chunks.push(rec.clone());
             }
-            if flexible {
-                put_uvarint(&mut cur, 0); // partition tagged fields
+            match (flexible, p.current_leader) {
+                (true, Some((leader, epoch))) => {
+                    // One tagged field: tag 1 (CurrentLeader), 9 bytes.
+                    put_uvarint(&mut cur, 1);
+                    put_uvarint(&mut cur, 1);
+                    put_uvarint(&mut cur, 9);
+                    cur.put_i32(leader);
+                    cur.put_i32(epoch);
+                    put_uvarint(&mut cur, 0);
+                }
+                (true, None) => put_uvarint(&mut cur, 0), // partition tagged fields
+                (false, _) => {}
             }
         }
         if flexible {

@@ -42,6 +42,11 @@ pub struct MetadataTopic {
     /// at [`MetadataParts::leader_epoch`] with that node as its only
     /// replica, in sync. 0 for a topic with an error.
     pub partitions: i32,
+    /// Per partition (leader, leader epoch), when partitions have leaders
+    /// of their own (a virtual cluster): then every partition lists
+    /// [`MetadataParts::replicas`], [`MetadataParts::isr`] and
+    /// [`MetadataParts::offline`]. Empty: the single-leader form above.
+    pub leaders: Vec<(i32, i32)>,
 }
 
 /// The whole answer.
@@ -61,6 +66,12 @@ pub struct MetadataParts {
     pub leader_epoch: i32,
     /// Topics, in answer order.
     pub topics: Vec<MetadataTopic>,
+    /// Replicas of partitions with [`MetadataTopic::leaders`].
+    pub replicas: Vec<i32>,
+    /// In-sync replicas of those.
+    pub isr: Vec<i32>,
+    /// Offline replicas of those (v5+).
+    pub offline: Vec<i32>,
 }
 
 /// First flexible (compact, tagged) Metadata version.
@@ -161,7 +172,32 @@ pub fn encode_metadata_response(correlation_id: i32, version: i16, r: &MetadataP
         }
         let count = usize::try_from(t.partitions).unwrap_or(0);
         put_array_len(&mut out, flexible, count);
-        for index in 0..t.partitions.max(0) {
+        if !t.leaders.is_empty() {
+            for (index, (leader, epoch)) in (0..t.partitions.max(0)).zip(&t.leaders) {
+                out.put_i16(0);
+                out.put_i32(index);
+                out.put_i32(*leader);
+                if version >= 7 {
+                    out.put_i32(*epoch);
+                }
+                for list in [&r.replicas, &r.isr] {
+                    put_array_len(&mut out, flexible, list.len());
+                    for id in list {
+                        out.put_i32(*id);
+                    }
+                }
+                if version >= 5 {
+                    put_array_len(&mut out, flexible, r.offline.len());
+                    for id in &r.offline {
+                        out.put_i32(*id);
+                    }
+                }
+                if flexible {
+                    put_uvarint(&mut out, 0);
+                }
+            }
+        }
+        for index in (0..t.partitions.max(0)).filter(|_| t.leaders.is_empty()) {
             out.put_i16(0); // error code
             out.put_i32(index);
             out.put_i32(r.leader_id);
@@ -246,14 +282,22 @@ mod tests {
             .topics
             .iter()
             .map(|t| {
+                let ids = |v: &[i32]| v.iter().map(|x| BrokerId(*x)).collect::<Vec<_>>();
                 let partitions = (0..t.partitions)
-                    .map(|p| {
-                        MetadataResponsePartition::default()
+                    .map(|p| match t.leaders.get(usize::try_from(p).unwrap()) {
+                        None => MetadataResponsePartition::default()
                             .with_partition_index(p)
                             .with_leader_id(BrokerId(r.leader_id))
                             .with_leader_epoch(r.leader_epoch)
                             .with_replica_nodes(vec![BrokerId(r.leader_id)])
-                            .with_isr_nodes(vec![BrokerId(r.leader_id)])
+                            .with_isr_nodes(vec![BrokerId(r.leader_id)]),
+                        Some((leader, epoch)) => MetadataResponsePartition::default()
+                            .with_partition_index(p)
+                            .with_leader_id(BrokerId(*leader))
+                            .with_leader_epoch(*epoch)
+                            .with_replica_nodes(ids(&r.replicas))
+                            .with_isr_nodes(ids(&r.isr))
+                            .with_offline_replicas(ids(&r.offline)),
                     })
                     .collect();
                 let topic = MetadataResponseTopic::default()
@@ -279,6 +323,7 @@ mod tests {
             topic_id: [id; 16],
             is_internal: false,
             partitions,
+            leaders: Vec::new(),
         }
     }
 
@@ -299,6 +344,25 @@ mod tests {
                 leader_id: 1,
                 leader_epoch: 0,
                 topics: vec![],
+                replicas: vec![],
+                isr: vec![],
+                offline: vec![],
+            },
+            // A virtual cluster: leaders of their own, one broker down.
+            MetadataParts {
+                throttle_time_ms: 0,
+                brokers: vec![broker(None)],
+                cluster_id: Some("c".into()),
+                controller_id: 1,
+                leader_id: 1,
+                leader_epoch: 0,
+                topics: vec![MetadataTopic {
+                    leaders: vec![(1, 0), (3, 4), (1, 2)],
+                    ..topic(Some("moved"), 0, 3, 7)
+                }],
+                replicas: vec![1, 2, 3],
+                isr: vec![1, 3],
+                offline: vec![2],
             },
             // Topics that exist, one with 200 partitions (a count past one
             // varint byte), an error entry, a null name (unknown id), an
@@ -320,6 +384,9 @@ mod tests {
                         ..topic(Some("__consumer_offsets"), 0, 1, 4)
                     },
                 ],
+                replicas: vec![],
+                isr: vec![],
+                offline: vec![],
             },
         ]
     }

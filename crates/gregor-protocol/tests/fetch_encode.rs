@@ -29,6 +29,7 @@ fn decodes_with_the_codec_for_v4_to_v12() {
                     log_start_offset: 2,
                     records: stored.clone(),
                     aborted: None,
+                    current_leader: None,
                 },
                 FetchPartition {
                     partition: 1,
@@ -38,6 +39,8 @@ fn decodes_with_the_codec_for_v4_to_v12() {
                     log_start_offset: 0,
                     records: vec![],
                     aborted: Some(vec![(7, 3)]),
+                    // KIP-951's tagged field (v12+): the codec must read it.
+                    current_leader: Some((3, 9)),
                 },
             ],
         }],
@@ -69,6 +72,11 @@ fn decodes_with_the_codec_for_v4_to_v12() {
         }
         assert_eq!(p0.records.as_deref(), Some(&b"first-batch-bytessecond"[..]));
         assert_eq!(t.partitions[1].error_code, 1);
+        let leader = &t.partitions[1].current_leader;
+        if v >= 12 {
+            assert_eq!((leader.leader_id.0, leader.leader_epoch), (3, 9), "v{v}");
+        }
+        assert_eq!(t.partitions[0].current_leader.leader_id.0, -1, "v{v}");
         assert_eq!(t.partitions[1].records.as_deref(), Some(&b""[..]));
         // Null for read_uncommitted; a list, per version's encoding, otherwise.
         assert!(p0.aborted_transactions.is_none(), "v{v}");
