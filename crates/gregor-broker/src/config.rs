@@ -39,6 +39,17 @@ pub struct BrokerConfig {
     pub ephemeral: bool,
     /// `node.id`. Default 1.
     pub node_id: i32,
+    /// `virtual.brokers` (issue 11): broker ids `node.id ..` served by this
+    /// process, each on its own listener. Default 1.
+    pub virtual_brokers: u16,
+    /// The bound address of every virtual broker, in id order; set by the
+    /// binary once it has bound them (`listen` and the following ports).
+    pub bound: Vec<SocketAddr>,
+    /// `admin.listen`: the HTTP admin API (faults, inspection, metrics);
+    /// off when unset.
+    pub admin_listen: Option<SocketAddr>,
+    /// `dev`: the test profile ([`DEV_PROFILE`]) was applied.
+    pub dev: bool,
     /// `cluster.id`, reported in Metadata and DescribeCluster.
     pub cluster_id: String,
     /// `num.partitions`: partitions of an auto-created or default topic. Default 1.
@@ -169,6 +180,24 @@ pub const DYNAMIC_BROKER_CONFIGS: &[&str] = &[
     "unclean.leader.election.enable",
 ];
 
+/// `--dev`: test-friendly defaults in one go (as Redpanda's dev mode).
+/// Each applies only where the property was not set explicitly, before or
+/// after `--dev`. Kafka's production values slow a suite: a 3 s initial
+/// rebalance delay per new group, retention and cleaner checks minutes
+/// apart, 50-partition internal topics in every full Metadata answer.
+pub const DEV_PROFILE: &[(&str, &str)] = &[
+    ("group.initial.rebalance.delay.ms", "0"),
+    ("log.retention.check.interval.ms", "1000"),
+    ("log.cleaner.backoff.ms", "1000"),
+    ("auto.create.topics.enable", "true"),
+    ("offsets.topic.num.partitions", "1"),
+    ("transaction.state.log.num.partitions", "1"),
+    (
+        "transaction.abort.timed.out.transaction.cleanup.interval.ms",
+        "1000",
+    ),
+];
+
 impl Default for BrokerConfig {
     fn default() -> Self {
         BrokerConfig {
@@ -177,6 +206,10 @@ impl Default for BrokerConfig {
             data_dir: PathBuf::from("./gregor-data"),
             ephemeral: false,
             node_id: 1,
+            virtual_brokers: 1,
+            bound: Vec::new(),
+            admin_listen: None,
+            dev: false,
             cluster_id: "gregor-local-cluster-0".into(),
             num_partitions: 1,
             default_replication_factor: 1,
@@ -277,6 +310,26 @@ impl BrokerConfig {
             "data.dir" | "log.dirs" | "log.dir" => self.data_dir = PathBuf::from(value.trim()),
             "ephemeral" => self.ephemeral = parse(key, value)?,
             "node.id" | "broker.id" => self.node_id = parse(key, value)?,
+            "virtual.brokers" => {
+                self.virtual_brokers = parse(key, value)?;
+                if !(1..=64).contains(&self.virtual_brokers) {
+                    return Err(invalid("must be between 1 and 64"));
+                }
+            }
+            "admin.listen" => {
+                let v = value.trim();
+                self.admin_listen = if v.is_empty() || v == "off" {
+                    None
+                } else {
+                    Some(parse(key, v.rsplit("://").next().unwrap_or(v))?)
+                };
+            }
+            "dev" => {
+                self.dev = parse(key, value)?;
+                if self.dev {
+                    self.apply_dev_profile();
+                }
+            }
             "cluster.id" => self.cluster_id = value.trim().to_string(),
             "num.partitions" => {
                 self.num_partitions = parse(key, value)?;
@@ -408,6 +461,18 @@ impl BrokerConfig {
         }
         self.explicit.insert(key.to_string());
         Ok(Applied::Set)
+    }
+
+    /// Applies [`DEV_PROFILE`] under what was set explicitly; settings made
+    /// after it still win, since they overwrite.
+    fn apply_dev_profile(&mut self) {
+        for (k, v) in DEV_PROFILE {
+            if !self.explicit.contains(*k) {
+                // The profile's values are valid by construction.
+                let _ = self.set(k, v);
+                self.explicit.remove(*k);
+            }
+        }
     }
 
     /// Broker properties reported by DescribeConfigs, as Kafka names and

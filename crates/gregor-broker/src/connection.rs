@@ -39,13 +39,19 @@ type Queued = (Pending, Charge);
 /// An idle connection holds no buffers: it waits for the socket to become
 /// readable before it allocates one, and what stays between requests is
 /// the two tasks and the reply queue.
+///
+/// `node` is the broker id the client connected to; `down` reads true
+/// when that (virtual) broker is taken down, which closes the connection.
 pub async fn serve(
     stream: TcpStream,
     peer: SocketAddr,
     broker: Broker,
     mut stop: watch::Receiver<bool>,
+    node: i32,
+    mut down: watch::Receiver<bool>,
 ) {
     let _ = stream.set_nodelay(true);
+    let _counted = broker.metrics().connection();
     let (mut rd, wr) = stream.into_split();
     let (tx, rx) = mpsc::channel::<Queued>(MAX_IN_FLIGHT);
     // Requests read and not yet answered: an idle timeout only closes a
@@ -66,6 +72,11 @@ pub async fn serve(
             f = read_frame(&mut rd, &mut carry, &limits, &in_flight) => f,
             _ = stop.changed() => break,
             _ = tx.closed() => break,
+            _ = down.wait_for(|d| *d) => {
+                debug!(%peer, node, "broker down: closing connection");
+                writer.abort();
+                break;
+            }
         };
         let (frame, charge) = match frame {
             Ok(Some(f)) => f,
@@ -86,7 +97,7 @@ pub async fn serve(
             }
         };
         let pending = match decode_request(frame) {
-            Ok(Decoded::Request(req)) => handler::dispatch(&broker, peer, *req).await,
+            Ok(Decoded::Request(req)) => handler::dispatch(&broker, peer, node, *req).await,
             Ok(Decoded::UnsupportedApiVersions {
                 correlation_id,
                 version,

@@ -8,9 +8,12 @@ use gregor_storage::{PartitionLog, StorageError, Store, TopicMeta};
 use tokio::sync::Semaphore;
 
 use crate::budget::Budget;
+use crate::cluster::{Cluster, Leader};
 use crate::config::{BrokerConfig, ConfigError, DynamicConfigs};
 use crate::coordinator::txn::TxnConfig;
 use crate::coordinator::{Coordinator, GroupConfig};
+use crate::fault::Faults;
+use crate::metrics::Metrics;
 use crate::topics;
 use crate::txn::Transactions;
 use kafka_protocol::ResponseError;
@@ -37,6 +40,9 @@ struct Shared {
     inflate_slots: Arc<Semaphore>,
     coordinator: Coordinator,
     txns: Transactions,
+    cluster: Cluster,
+    faults: Faults,
+    metrics: Metrics,
     advertised_host: String,
     advertised_port: i32,
 }
@@ -133,13 +139,22 @@ impl Broker {
             tracing::warn!(cause = %e, "stored dynamic broker configs no longer apply; ignored");
             config.clone()
         });
-        let adv = config.advertised_or_listen();
-        let (host, port) = match adv.rsplit_once(':') {
-            Some((h, p)) => (
-                h.trim_matches(|c| c == '[' || c == ']').to_string(),
-                p.parse().unwrap_or(9092),
+        let bound = if config.bound.is_empty() {
+            vec![config.listen]
+        } else {
+            config.bound.clone()
+        };
+        let cluster = Cluster::new(
+            crate::cluster::nodes(
+                config.node_id,
+                &bound,
+                config.advertised_listener.as_deref(),
             ),
-            None => (adv.clone(), 9092),
+            Arc::clone(&store),
+        );
+        let (host, port) = {
+            let first = &cluster.nodes()[0];
+            (first.host.clone(), first.port)
         };
         let coordinator = Coordinator::new(GroupConfig {
             initial_rebalance_delay_ms: config.group_initial_rebalance_delay_ms,
@@ -153,6 +168,11 @@ impl Broker {
                 id_expiration_ms: config.transactional_id_expiration_ms,
             },
         );
+        let metrics = Metrics::default();
+        let observed = metrics.clone();
+        store.set_sync_observer(Box::new(move |took, waiters| {
+            observed.group_commit(took, waiters);
+        }));
         let memory = Budget::new(config.queued_max_request_bytes);
         let inflate_slots = Arc::new(Semaphore::new(
             std::thread::available_parallelism().map_or(2, |n| n.get()),
@@ -167,6 +187,9 @@ impl Broker {
                 inflate_slots,
                 coordinator,
                 txns,
+                cluster,
+                faults: Faults::default(),
+                metrics,
                 advertised_host: host,
                 advertised_port: port,
             }),
@@ -260,7 +283,34 @@ impl Broker {
     pub fn txns(&self) -> &Transactions {
         &self.inner.txns
     }
-    /// This node's id.
+    /// The virtual cluster: brokers, leadership, coordinator.
+    pub fn cluster(&self) -> &Cluster {
+        &self.inner.cluster
+    }
+    /// Injected faults.
+    pub fn faults(&self) -> &Faults {
+        &self.inner.faults
+    }
+    /// Request and storage metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+    /// Every partition of the store with its log end offset (what a
+    /// leadership change needs to start the new epoch).
+    pub fn partition_ends(&self) -> Vec<(String, i32, i64)> {
+        let store = self.store();
+        let mut out = Vec::new();
+        for t in store.topics() {
+            for p in 0..t.partitions {
+                let end = store
+                    .partition(&t.name, p)
+                    .map_or(0, |l| l.high_watermark());
+                out.push((t.name.clone(), p, end));
+            }
+        }
+        out
+    }
+    /// The first broker's id (`node.id`).
     pub fn node_id(&self) -> i32 {
         self.inner.static_config.node_id
     }
@@ -274,23 +324,32 @@ impl Broker {
     }
 
     /// The partition a Fetch, ListOffsets or OffsetForLeaderEpoch names,
-    /// checked against the client's `current_leader_epoch` (KIP-320).
-    /// Gregor's leader epoch is always 0: a larger one is from a future this
-    /// broker has not seen; negative means "not checked".
+    /// as broker `node` sees it: NOT_LEADER_OR_FOLLOWER unless it leads
+    /// it, then checked against the client's `current_leader_epoch`
+    /// (KIP-320): an older epoch is fenced, a newer one unknown to this
+    /// leader; negative means "not checked".
     pub fn led_partition(
         &self,
+        node: i32,
         topic: &str,
         partition: i32,
         current_leader_epoch: i32,
-    ) -> Result<Arc<PartitionLog>, ResponseError> {
+    ) -> Result<(Arc<PartitionLog>, Leader), ResponseError> {
         let log = self
             .store()
             .partition(topic, partition)
             .ok_or(ResponseError::UnknownTopicOrPartition)?;
-        if current_leader_epoch > 0 {
+        let leader = self.cluster().leader(topic, partition);
+        if leader.id != node {
+            return Err(ResponseError::NotLeaderOrFollower);
+        }
+        if current_leader_epoch >= 0 && current_leader_epoch < leader.epoch {
+            return Err(ResponseError::FencedLeaderEpoch);
+        }
+        if current_leader_epoch > leader.epoch {
             return Err(ResponseError::UnknownLeaderEpoch);
         }
-        Ok(log)
+        Ok((log, leader))
     }
 
     /// Creates `__consumer_offsets` (empty, compacted, as Kafka creates it)
@@ -335,6 +394,75 @@ impl Broker {
         self.store()
             .create_topic(name, self.config().num_partitions, Default::default())
             .map_err(CreateError::Storage)
+    }
+}
+
+/// What a reset removed.
+#[derive(Debug, Default, serde::Serialize)]
+pub struct ResetStats {
+    /// Topics deleted.
+    pub topics: usize,
+    /// Groups forgotten (with members or committed offsets).
+    pub groups: usize,
+    /// Transactional ids forgotten.
+    pub transactions: usize,
+    /// Milliseconds it took.
+    pub took_ms: f64,
+}
+
+impl Broker {
+    /// Wipes topics, groups, committed offsets and transactions, clears the
+    /// faults and gives the virtual cluster its fresh shape, so that a test
+    /// suite can reuse one broker. Blocking (store I/O): call it off the
+    /// reactor. Only for brokers that hold nothing worth keeping
+    /// (`ephemeral` or `dev`).
+    pub fn reset(&self) -> Result<ResetStats, String> {
+        let cfg = self.static_config();
+        if !cfg.ephemeral && !cfg.dev {
+            return Err(
+                "reset wipes every topic and group: only allowed with --ephemeral or --dev".into(),
+            );
+        }
+        let started = std::time::Instant::now();
+        let mut stats = ResetStats::default();
+        self.faults().clear();
+        let store = self.store();
+        let mut groups: std::collections::BTreeSet<String> =
+            self.coordinator().list().into_iter().map(|g| g.0).collect();
+        self.coordinator().clear();
+        let with_offsets = store.groups_with_offsets().map_err(|e| e.to_string())?;
+        for g in &with_offsets {
+            store
+                .delete_committed_offsets(g, None)
+                .map_err(|e| e.to_string())?;
+        }
+        groups.extend(with_offsets);
+        stats.groups = groups.len();
+        let ids: Vec<String> = {
+            let mut c = self.txns().lock();
+            let ids = c.all().map(|(id, _)| id.clone()).collect();
+            c.clear();
+            ids
+        };
+        for id in &ids {
+            store.write_txn(id, None, &[]).map_err(|e| e.to_string())?;
+        }
+        stats.transactions = ids.len();
+        for t in store.topics() {
+            store.delete_topic(&t.name).map_err(|e| e.to_string())?;
+            stats.topics += 1;
+        }
+        self.cluster().reset();
+        self.metrics().clear_topics();
+        stats.took_ms = (started.elapsed().as_secs_f64() * 10_000.0).round() / 10.0;
+        tracing::info!(
+            topics = stats.topics,
+            groups = stats.groups,
+            transactions = stats.transactions,
+            took_ms = stats.took_ms,
+            "reset: everything wiped"
+        );
+        Ok(stats)
     }
 }
 

@@ -14,15 +14,21 @@
     clippy::cast_sign_loss
 )]
 
+pub mod admin;
 pub mod alter;
 pub mod budget;
 pub mod cleaner;
+pub mod cluster;
 pub mod config;
 pub mod connection;
 pub mod context;
 pub mod coordinator;
+pub mod embedded;
 pub mod error;
+pub mod fault;
 pub mod handler;
+pub mod inspect;
+pub mod metrics;
 pub mod retention;
 pub mod server;
 pub mod topics;

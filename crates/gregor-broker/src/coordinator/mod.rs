@@ -54,6 +54,10 @@ pub struct GroupSummary {
     pub protocol: String,
     /// Members: (id, instance id, client id, host, metadata, assignment).
     pub members: Vec<MemberSummary>,
+    /// Generation.
+    pub generation: i32,
+    /// The leader's member id, if there is one.
+    pub leader: Option<String>,
 }
 
 /// One member in a [`GroupSummary`].
@@ -300,6 +304,8 @@ impl Coordinator {
         let stable = g.state() == State::Stable;
         let protocol = g.protocol().unwrap_or("").to_string();
         Some(GroupSummary {
+            generation: g.generation(),
+            leader: g.leader().map(str::to_string),
             state: g.state(),
             protocol_type: g.protocol_type().unwrap_or("").to_string(),
             protocol: if stable {
@@ -392,30 +398,23 @@ impl Coordinator {
         self.inner
             .closed
             .store(true, std::sync::atomic::Ordering::Release);
-        for slot in groups.values_mut() {
-            for (id, tx) in slot.joins.drain() {
-                let _ = tx.send(JoinResult {
-                    error: code::NOT_COORDINATOR,
-                    generation: -1,
-                    protocol_type: None,
-                    protocol_name: None,
-                    leader: String::new(),
-                    member_id: id,
-                    skip_assignment: false,
-                    members: Vec::new(),
-                });
-            }
-            for (_, tx) in slot.syncs.drain() {
-                let _ = tx.send(SyncResult {
-                    error: code::NOT_COORDINATOR,
-                    protocol_type: None,
-                    protocol_name: None,
-                    assignment: bytes::Bytes::new(),
-                });
-            }
-        }
+        answer_waiters(&mut groups);
     }
 
+    /// Forgets every group (the admin API's reset): parked JoinGroup and
+    /// SyncGroup replies get NOT_COORDINATOR, as when Kafka unloads a
+    /// group, and their members rejoin a group that starts afresh.
+    pub fn clear(&self) {
+        let mut groups = lock(&self.inner.groups);
+        answer_waiters(&mut groups);
+        for slot in groups.values_mut() {
+            slot.group.mark_dead();
+        }
+        groups.clear();
+    }
+}
+
+impl Coordinator {
     /// Drives session, join and sync timeouts until `stop` turns true.
     pub async fn run_timers(self, mut stop: watch::Receiver<bool>) {
         loop {
@@ -478,3 +477,29 @@ pub fn consumer_subscription_topics(meta: &[u8]) -> Vec<String> {
 
 #[cfg(test)]
 mod tests;
+
+/// Answers every parked JoinGroup and SyncGroup with NOT_COORDINATOR.
+fn answer_waiters(groups: &mut HashMap<String, Slot>) {
+    for slot in groups.values_mut() {
+        for (id, tx) in slot.joins.drain() {
+            let _ = tx.send(JoinResult {
+                error: code::NOT_COORDINATOR,
+                generation: -1,
+                protocol_type: None,
+                protocol_name: None,
+                leader: String::new(),
+                member_id: id,
+                skip_assignment: false,
+                members: Vec::new(),
+            });
+        }
+        for (_, tx) in slot.syncs.drain() {
+            let _ = tx.send(SyncResult {
+                error: code::NOT_COORDINATOR,
+                protocol_type: None,
+                protocol_name: None,
+                assignment: bytes::Bytes::new(),
+            });
+        }
+    }
+}

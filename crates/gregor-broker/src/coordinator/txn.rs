@@ -182,6 +182,11 @@ impl TxnCoordinator {
         self.txns.get(id)
     }
 
+    /// Forgets every id (the admin API's reset).
+    pub fn clear(&mut self) {
+        self.txns.clear();
+    }
+
     /// Every id, in order.
     pub fn all(&self) -> impl Iterator<Item = (&String, &TxnMeta)> {
         self.txns.iter()

@@ -42,6 +42,7 @@ pub fn handle(b: &Broker, req: DeleteTopicsRequest, _version: i16) -> DeleteTopi
             match b.store().delete_topic(&name) {
                 Ok(meta) => {
                     info!(topic = %name, "deleted topic");
+                    b.cluster().forget_topic(&name);
                     r.with_topic_id(meta.id).with_error_code(0)
                 }
                 Err(e) => r

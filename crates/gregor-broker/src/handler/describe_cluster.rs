@@ -1,4 +1,4 @@
-//! DescribeCluster (60): this node, the cluster id and the controller.
+//! DescribeCluster (60): the live brokers, the cluster id and the controller.
 
 use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
 use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeClusterResponse};
@@ -13,11 +13,21 @@ const BROKERS: i8 = 1;
 pub fn handle(b: &Broker, req: DescribeClusterRequest, version: i16) -> DescribeClusterResponse {
     let mut r = DescribeClusterResponse::default()
         .with_cluster_id(str_bytes(&b.config().cluster_id))
-        .with_controller_id(BrokerId(b.node_id()))
-        .with_brokers(vec![DescribeClusterBroker::default()
-            .with_broker_id(BrokerId(b.node_id()))
-            .with_host(str_bytes(b.host()))
-            .with_port(b.port())]);
+        .with_controller_id(BrokerId(
+            b.cluster().live().first().map_or(b.node_id(), |n| n.id),
+        ))
+        .with_brokers(
+            b.cluster()
+                .live()
+                .iter()
+                .map(|n| {
+                    DescribeClusterBroker::default()
+                        .with_broker_id(BrokerId(n.id))
+                        .with_host(str_bytes(&n.host))
+                        .with_port(n.port)
+                })
+                .collect(),
+        );
     if version >= 1 {
         r = r.with_endpoint_type(BROKERS);
         if req.endpoint_type != BROKERS {

@@ -58,7 +58,12 @@ pub fn handle(
             return DescribeTopicPartitionsResponse::default().with_topics(topics);
         }
     }
-    let node = BrokerId(b.node_id());
+    // Leaders, replicas and ISR as Metadata gives them (virtual clusters).
+    let cluster = b.cluster();
+    let single = !cluster.is_virtual();
+    let replicas: Vec<BrokerId> = cluster.nodes().iter().map(|n| BrokerId(n.id)).collect();
+    let isr: Vec<BrokerId> = cluster.live().iter().map(|n| BrokerId(n.id)).collect();
+    let offline: Vec<BrokerId> = cluster.down_ids().into_iter().map(BrokerId).collect();
     let mut left = limit;
     let mut topics_out = Vec::new();
     let mut next_cursor = None;
@@ -89,17 +94,23 @@ pub fn handle(
         let mut partitions = Vec::new();
         let mut p = start;
         while p < meta.partitions && left > 0 {
+            let leader = cluster.leader(&name, p);
+            let (reps, in_sync) = if single {
+                (vec![BrokerId(leader.id)], vec![BrokerId(leader.id)])
+            } else {
+                (replicas.clone(), isr.clone())
+            };
             partitions.push(
                 DescribeTopicPartitionsResponsePartition::default()
                     .with_error_code(0)
                     .with_partition_index(p)
-                    .with_leader_id(node)
-                    .with_leader_epoch(0)
-                    .with_replica_nodes(vec![node])
-                    .with_isr_nodes(vec![node])
+                    .with_leader_id(BrokerId(leader.id))
+                    .with_leader_epoch(leader.epoch)
+                    .with_replica_nodes(reps)
+                    .with_isr_nodes(in_sync)
                     .with_eligible_leader_replicas(Some(Vec::new()))
                     .with_last_known_elr(Some(Vec::new()))
-                    .with_offline_replicas(Vec::new()),
+                    .with_offline_replicas(if single { Vec::new() } else { offline.clone() }),
             );
             p += 1;
             left -= 1;

@@ -33,7 +33,7 @@ pub async fn handle(b: &Broker, ctx: Ctx, req: FetchRequest) -> Handled {
         ));
     }
     let req = Arc::new(req);
-    let (first, bytes) = read_off_reactor(b, &req).await;
+    let (first, bytes) = read_off_reactor(b, &req, ctx.node).await;
     let max_wait = u64::try_from(req.max_wait_ms).unwrap_or(0);
     let min_bytes = usize::try_from(req.min_bytes).unwrap_or(0);
     if bytes >= min_bytes || max_wait == 0 || has_error(&first) {
@@ -55,7 +55,7 @@ pub async fn handle(b: &Broker, ctx: Ctx, req: FetchRequest) -> Handled {
             }
         }
         let (parts, bytes) = loop {
-            let (parts, bytes) = read_off_reactor(&b, &req).await;
+            let (parts, bytes) = read_off_reactor(&b, &req, ctx.node).await;
             if bytes >= min_bytes || has_error(&parts) {
                 break (parts, bytes);
             }
@@ -64,7 +64,7 @@ pub async fn handle(b: &Broker, ctx: Ctx, req: FetchRequest) -> Handled {
                 .is_err()
             {
                 // Deadline: answer with whatever is there now.
-                break read_off_reactor(&b, &req).await;
+                break read_off_reactor(&b, &req, ctx.node).await;
             }
         };
         respond(&b, ctx, &parts, bytes)
@@ -78,6 +78,19 @@ pub async fn handle(b: &Broker, ctx: Ctx, req: FetchRequest) -> Handled {
 /// `message.max.bytes`, goes out uncharged then.
 fn respond(b: &Broker, ctx: Ctx, parts: &FetchResponseParts, bytes: usize) -> Response {
     let charge = b.memory().try_take(bytes);
+    if bytes > 0 {
+        for t in &parts.topics {
+            let n: usize = t
+                .partitions
+                .iter()
+                .flat_map(|p| &p.records)
+                .map(|r| r.len())
+                .sum();
+            if n > 0 {
+                b.metrics().bytes_out(&t.name, n);
+            }
+        }
+    }
     Response::Raw(
         encode_fetch_response(ctx.correlation_id, ctx.version, parts),
         charge,
@@ -93,12 +106,16 @@ fn has_error(parts: &FetchResponseParts) -> bool {
 
 /// [`read_all`] on the blocking pool: segment reads may wait for the disk.
 /// Memory stores read in place.
-async fn read_off_reactor(b: &Broker, req: &Arc<FetchRequest>) -> (FetchResponseParts, usize) {
+async fn read_off_reactor(
+    b: &Broker,
+    req: &Arc<FetchRequest>,
+    node: i32,
+) -> (FetchResponseParts, usize) {
     if !b.store().is_persistent() {
-        return read_all(b, req);
+        return read_all(b, req, node);
     }
     let (b2, r2) = (b.clone(), Arc::clone(req));
-    match tokio::task::spawn_blocking(move || read_all(&b2, &r2)).await {
+    match tokio::task::spawn_blocking(move || read_all(&b2, &r2, node)).await {
         Ok(out) => out,
         // A panic inside read_all (a bug): fail this request, not the broker.
         Err(e) => {
@@ -116,7 +133,7 @@ async fn read_off_reactor(b: &Broker, req: &Arc<FetchRequest>) -> (FetchResponse
 
 /// Reads every requested partition, in request order, within the response
 /// and partition byte limits. Returns the response and its record bytes.
-fn read_all(b: &Broker, req: &FetchRequest) -> (FetchResponseParts, usize) {
+fn read_all(b: &Broker, req: &FetchRequest, node: i32) -> (FetchResponseParts, usize) {
     // The broker's fetch.max.bytes caps whatever the client asks (0 and
     // negative included), and so does what is left of the memory budget.
     let cap = usize::try_from(b.config().fetch_max_bytes).unwrap_or(0);
@@ -136,10 +153,17 @@ fn read_all(b: &Broker, req: &FetchRequest) -> (FetchResponseParts, usize) {
                 log_start_offset: -1,
                 ..Default::default()
             };
-            let log = match b.led_partition(&name, p.partition, p.current_leader_epoch) {
-                Ok(log) => log,
+            let log = match b.led_partition(node, &name, p.partition, p.current_leader_epoch) {
+                Ok((log, _)) => log,
                 Err(code) => {
                     out.error_code = code.code();
+                    if matches!(
+                        code,
+                        ResponseError::NotLeaderOrFollower | ResponseError::FencedLeaderEpoch
+                    ) {
+                        let l = b.cluster().leader(&name, p.partition);
+                        out.current_leader = Some((l.id, l.epoch));
+                    }
                     // Kafka lists no aborted transactions (rather than null)
                     // for partitions it could not look up.
                     if code == ResponseError::UnknownTopicOrPartition {

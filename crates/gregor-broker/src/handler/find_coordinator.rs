@@ -1,5 +1,6 @@
-//! FindCoordinator (10): this node coordinates every group and every
-//! transactional id. Single key (v0–3) and the batch form (v4+).
+//! FindCoordinator (10): the cluster's coordinator (this node, or the
+//! virtual broker chosen) coordinates every group and every transactional
+//! id. Single key (v0–3) and the batch form (v4+).
 
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
 use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
@@ -29,7 +30,11 @@ pub fn handle(b: &Broker, req: FindCoordinatorRequest, version: i16) -> FindCoor
         TRANSACTION => b.ensure_txn_topic(),
         _ => {}
     }
-    let node = BrokerId(b.node_id());
+    // Every broker names the same coordinator (virtual clusters).
+    let coord = b.cluster().coordinator();
+    let at = b.cluster().node(coord).cloned();
+    let (host, port) = at.map_or_else(|| (b.host().to_string(), b.port()), |n| (n.host, n.port));
+    let node = BrokerId(coord);
     if version >= 4 {
         let coordinators = req
             .coordinator_keys
@@ -39,8 +44,8 @@ pub fn handle(b: &Broker, req: FindCoordinatorRequest, version: i16) -> FindCoor
                 match check(req.key_type) {
                     None => c
                         .with_node_id(node)
-                        .with_host(str_bytes(b.host()))
-                        .with_port(b.port())
+                        .with_host(str_bytes(&host))
+                        .with_port(port)
                         .with_error_code(0),
                     Some((code, msg)) => c
                         .with_node_id(BrokerId(-1))
@@ -58,8 +63,8 @@ pub fn handle(b: &Broker, req: FindCoordinatorRequest, version: i16) -> FindCoor
         None => r
             .with_error_code(0)
             .with_node_id(node)
-            .with_host(str_bytes(b.host()))
-            .with_port(b.port()),
+            .with_host(str_bytes(&host))
+            .with_port(port),
         Some((code, msg)) => {
             let r = r
                 .with_error_code(code)

@@ -17,17 +17,22 @@ const LATEST_TIERED: i64 = -5;
 
 /// Lookups by timestamp may decompress stored batches, so a request with
 /// any runs on the blocking pool (bounded, see [`Broker::inflate`]).
-pub async fn handle(b: &Broker, req: ListOffsetsRequest, version: i16) -> ListOffsetsResponse {
+pub async fn handle(
+    b: &Broker,
+    req: ListOffsetsRequest,
+    version: i16,
+    node: i32,
+) -> ListOffsetsResponse {
     let by_time = req
         .topics
         .iter()
         .flat_map(|t| &t.partitions)
         .any(|p| p.timestamp >= 0 || p.timestamp == MAX_TIMESTAMP);
     if !by_time {
-        return answer(b, req, version);
+        return answer(b, req, version, node);
     }
     let broker = b.clone();
-    match b.inflate(move || answer(&broker, req, version)).await {
+    match b.inflate(move || answer(&broker, req, version, node)).await {
         Ok(resp) => resp,
         // The closure does not panic on any input; if it ever did, the
         // client gets an error rather than a dropped connection.
@@ -38,7 +43,7 @@ pub async fn handle(b: &Broker, req: ListOffsetsRequest, version: i16) -> ListOf
     }
 }
 
-fn answer(b: &Broker, req: ListOffsetsRequest, version: i16) -> ListOffsetsResponse {
+fn answer(b: &Broker, req: ListOffsetsRequest, version: i16, node: i32) -> ListOffsetsResponse {
     // read_committed sees the log up to the last stable offset only.
     let committed = version >= 2 && req.isolation_level == 1;
     let topics = req
@@ -54,12 +59,15 @@ fn answer(b: &Broker, req: ListOffsetsRequest, version: i16) -> ListOffsetsRespo
                         .with_timestamp(-1)
                         .with_offset(-1)
                         .with_leader_epoch(-1);
-                    let log =
-                        match b.led_partition(&t.name.0, p.partition_index, p.current_leader_epoch)
-                        {
-                            Ok(log) => log,
-                            Err(code) => return base.with_error_code(code.code()),
-                        };
+                    let log = match b.led_partition(
+                        node,
+                        &t.name.0,
+                        p.partition_index,
+                        p.current_leader_epoch,
+                    ) {
+                        Ok((log, _)) => log,
+                        Err(code) => return base.with_error_code(code.code()),
+                    };
                     let cap = || {
                         b.store()
                             .topic(&t.name.0)
@@ -91,7 +99,11 @@ fn answer(b: &Broker, req: ListOffsetsRequest, version: i16) -> ListOffsetsRespo
                             .with_offset(offset)
                             .with_timestamp(ts)
                             // leader_epoch exists from v4; the codec refuses it before.
-                            .with_leader_epoch(if version >= 4 { 0 } else { -1 }),
+                            .with_leader_epoch(if version >= 4 {
+                                b.cluster().epoch_at(&t.name.0, p.partition_index, offset)
+                            } else {
+                                -1
+                            }),
                         Ok(None) => base.with_error_code(0),
                         Err(e) => base.with_error_code(storage_error(&e).code()),
                     }

@@ -33,7 +33,7 @@ pub fn handle(b: &Broker, ctx: Ctx, req: MetadataRequest) -> Handled {
     // v0–3 have no flag: Kafka auto-creates for them whenever enabled.
     let allow_create =
         b.config().auto_create_topics_enable && (version < 4 || req.allow_auto_topic_creation);
-    let topics = match requested {
+    let topics: Vec<MetadataTopic> = match requested {
         None => store.topics().iter().map(topic_entry).collect(),
         Some(list) => list
             .into_iter()
@@ -47,25 +47,52 @@ pub fn handle(b: &Broker, ctx: Ctx, req: MetadataRequest) -> Handled {
                         topic_id: *t.topic_id.as_bytes(),
                         is_internal: false,
                         partitions: 0,
+                        leaders: Vec::new(),
                     },
                 },
             })
             .collect(),
     };
+    let cluster = b.cluster();
+    let live = cluster.live();
+    let replicas: Vec<i32> = cluster.nodes().iter().map(|n| n.id).collect();
+    let isr: Vec<i32> = live.iter().map(|n| n.id).collect();
+    let offline = cluster.down_ids();
+    let mut topics = topics;
+    // Leaders and epochs of their own: a virtual cluster, or a single
+    // broker whose partitions were moved in an earlier virtual run.
+    if cluster.is_virtual() || !cluster.is_plain() {
+        for t in topics.iter_mut().filter(|t| t.error_code == 0) {
+            if let Some(name) = &t.name {
+                t.leaders = (0..t.partitions)
+                    .map(|p| {
+                        let l = cluster.leader(name, p);
+                        (l.id, l.epoch)
+                    })
+                    .collect();
+            }
+        }
+    }
     let node = b.node_id();
     let parts = MetadataParts {
         throttle_time_ms: 0,
-        brokers: vec![MetadataBroker {
-            node_id: node,
-            host: b.host().to_string(),
-            port: b.port(),
-            rack: None,
-        }],
+        brokers: live
+            .iter()
+            .map(|n| MetadataBroker {
+                node_id: n.id,
+                host: n.host.clone(),
+                port: n.port,
+                rack: None,
+            })
+            .collect(),
         cluster_id: Some(b.config().cluster_id.clone()),
-        controller_id: node,
+        controller_id: live.first().map_or(node, |n| n.id),
         leader_id: node,
         leader_epoch: LEADER_EPOCH,
         topics,
+        replicas,
+        isr,
+        offline,
     };
     let frame = encode_metadata_response(ctx.correlation_id, version, &parts);
     Handled::Now(Response::Raw(vec![frame.freeze()], None))
@@ -81,6 +108,7 @@ fn by_name(b: &Broker, name: &StrBytes, allow_create: bool) -> MetadataTopic {
         topic_id: [0; 16],
         is_internal: false,
         partitions: 0,
+        leaders: Vec::new(),
     };
     if !allow_create {
         return unknown(ResponseError::UnknownTopicOrPartition);
@@ -110,5 +138,6 @@ fn topic_entry(t: &TopicMeta) -> MetadataTopic {
         topic_id: *t.id.as_bytes(),
         is_internal: crate::topics::is_internal(&t.name),
         partitions: t.partitions,
+        leaders: Vec::new(),
     }
 }

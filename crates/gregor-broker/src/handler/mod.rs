@@ -6,6 +6,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::time::Instant;
 
 use bytes::Bytes;
 use gregor_protocol::request::api_name;
@@ -15,6 +16,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use tracing::{debug_span, warn, Instrument};
 
 use crate::context::Broker;
+use crate::fault;
 use kafka_protocol::ResponseError;
 
 mod add_offsets_to_txn;
@@ -107,15 +109,24 @@ pub struct Ctx {
     pub correlation_id: i32,
     /// The client's address.
     pub peer: std::net::SocketAddr,
+    /// The broker id the client connected to (virtual clusters).
+    pub node: i32,
 }
 
-/// Runs one request's handler.
-pub async fn dispatch(broker: &Broker, peer: std::net::SocketAddr, req: Request) -> Pending {
+/// Runs one request's handler, under the faults in force, and counts it.
+pub async fn dispatch(
+    broker: &Broker,
+    peer: std::net::SocketAddr,
+    node: i32,
+    req: Request,
+) -> Pending {
+    let started = Instant::now();
     let ctx = Ctx {
         api_key: req.api_key,
         version: req.version,
         correlation_id: req.header.correlation_id,
         peer,
+        node,
     };
     let client_id = req.header.client_id.as_deref().unwrap_or("").to_string();
     let span = debug_span!(
@@ -125,14 +136,92 @@ pub async fn dispatch(broker: &Broker, peer: std::net::SocketAddr, req: Request)
         correlation_id = ctx.correlation_id,
         client_id = %client_id
     );
-    let handled = route(broker, ctx, &client_id, req.body)
-        .instrument(span.clone())
-        .await;
-    match handled {
-        Handled::Now(r) => Pending::Now(finish(ctx, r)),
-        Handled::Later(f) => Pending::Later(Box::pin(
-            async move { finish(ctx, f.await) }.instrument(span),
-        )),
+    let fault = broker
+        .faults()
+        .decide(node, ctx.api_key, &client_id, &req.body);
+    let injected = fault
+        .error
+        .and_then(|code| fault::response::error_response(&req.body, ctx.version, code));
+    let handled = if let Some(kind) = injected {
+        broker.metrics().fault("error");
+        Handled::Now(Response::Kind(Box::new(kind)))
+    } else if let Some(kind) = elsewhere(broker, ctx, &req.body) {
+        Handled::Now(Response::Kind(Box::new(kind)))
+    } else {
+        route(broker, ctx, &client_id, req.body)
+            .instrument(span.clone())
+            .await
+    };
+    let b = broker.clone();
+    let throttle = fault.throttle_ms;
+    let pending = match handled {
+        Handled::Now(r) if fault.latency_ms == 0 && !fault.close => {
+            return Pending::Now(finish(&b, ctx, r, started, throttle));
+        }
+        Handled::Now(r) => {
+            Box::pin(async move { r }) as Pin<Box<dyn Future<Output = Response> + Send>>
+        }
+        Handled::Later(f) => f,
+    };
+    Pending::Later(Box::pin(
+        async move {
+            let r = pending.await;
+            if fault.latency_ms > 0 {
+                b.metrics().fault("latency");
+                tokio::time::sleep(std::time::Duration::from_millis(fault.latency_ms)).await;
+            }
+            if fault.close {
+                b.metrics().fault("close");
+                return Reply::Close(format!(
+                    "fault injected: connection closed before the {} response",
+                    api_name(ctx.api_key)
+                ));
+            }
+            finish(&b, ctx, r, started, throttle)
+        }
+        .instrument(span),
+    ))
+}
+
+/// APIs of groups and transactional ids: only the coordinator answers.
+fn coordinated(body: &RequestKind) -> bool {
+    matches!(
+        body,
+        RequestKind::JoinGroup(_)
+            | RequestKind::SyncGroup(_)
+            | RequestKind::Heartbeat(_)
+            | RequestKind::LeaveGroup(_)
+            | RequestKind::OffsetCommit(_)
+            | RequestKind::OffsetFetch(_)
+            | RequestKind::DescribeGroups(_)
+            | RequestKind::DeleteGroups(_)
+            | RequestKind::OffsetDelete(_)
+            | RequestKind::TxnOffsetCommit(_)
+            | RequestKind::AddPartitionsToTxn(_)
+            | RequestKind::AddOffsetsToTxn(_)
+            | RequestKind::EndTxn(_)
+            | RequestKind::DescribeTransactions(_)
+    ) || matches!(body, RequestKind::InitProducerId(r) if r.transactional_id.is_some())
+}
+
+/// In a virtual cluster, what a broker other than the coordinator answers
+/// to a coordinator's request: NOT_COORDINATOR, as Kafka; listings of
+/// groups and transactions are empty there (each Kafka broker lists its
+/// own, and admin clients ask them all).
+fn elsewhere(b: &Broker, ctx: Ctx, body: &RequestKind) -> Option<ResponseKind> {
+    let cluster = b.cluster();
+    if !cluster.is_virtual() || cluster.coordinator() == ctx.node {
+        return None;
+    }
+    match body {
+        RequestKind::ListGroups(_) => Some(ResponseKind::ListGroups(Default::default())),
+        RequestKind::ListTransactions(_) => {
+            Some(ResponseKind::ListTransactions(Default::default()))
+        }
+        _ if coordinated(body) => {
+            fault::response::error_response(body, ctx.version, ResponseError::NotCoordinator.code())
+        }
+        _ => None,
     }
 }
 
@@ -142,11 +231,11 @@ async fn route(b: &Broker, ctx: Ctx, client_id: &str, body: RequestKind) -> Hand
     match body {
         RequestKind::ApiVersions(r) => now(api_versions::handle(r, v).into()),
         RequestKind::Metadata(r) => metadata::handle(b, ctx, r),
-        RequestKind::Produce(r) => produce::handle(b, r, v).await,
+        RequestKind::Produce(r) => produce::handle(b, r, v, ctx.node).await,
         RequestKind::Fetch(r) => fetch::handle(b, ctx, r).await,
-        RequestKind::ListOffsets(r) => now(list_offsets::handle(b, r, v).await.into()),
+        RequestKind::ListOffsets(r) => now(list_offsets::handle(b, r, v, ctx.node).await.into()),
         RequestKind::OffsetForLeaderEpoch(r) => {
-            now(offset_for_leader_epoch::handle(b, r, v).into())
+            now(offset_for_leader_epoch::handle(b, r, v, ctx.node).into())
         }
         RequestKind::CreateTopics(r) => durable(b, create_topics::handle(b, r, v).into()),
         RequestKind::DeleteTopics(r) => durable(b, delete_topics::handle(b, r, v).into()),
@@ -269,9 +358,18 @@ fn storage_failed(kind: &mut ResponseKind) {
     }
 }
 
-fn finish(ctx: Ctx, r: Response) -> Reply {
-    match r {
-        Response::Kind(kind) => {
+fn finish(b: &Broker, ctx: Ctx, r: Response, started: Instant, throttle_ms: i32) -> Reply {
+    let api = api_name(ctx.api_key);
+    let reply = match r {
+        Response::Kind(mut kind) => {
+            if throttle_ms > 0 {
+                fault::response::set_throttle(&mut kind, throttle_ms);
+            }
+            let mut codes = Vec::new();
+            fault::response::error_codes(&kind, &mut codes);
+            if !codes.is_empty() {
+                b.metrics().errors(api, &codes);
+            }
             match encode_response(ctx.correlation_id, ctx.api_key, ctx.version, &kind) {
                 Ok(frame) => Reply::Frame(vec![frame.freeze()], None),
                 Err(e) => {
@@ -280,10 +378,27 @@ fn finish(ctx: Ctx, r: Response) -> Reply {
                 }
             }
         }
-        Response::Raw(chunks, budget) => Reply::Frame(chunks, budget),
+        Response::Raw(mut chunks, budget) => {
+            if throttle_ms > 0 {
+                if let Some(first) = chunks.first_mut() {
+                    let mut head = bytes::BytesMut::from(&first[..]);
+                    if fault::response::patch_raw_throttle(
+                        ctx.api_key,
+                        ctx.version,
+                        &mut head,
+                        throttle_ms,
+                    ) {
+                        *first = head.freeze();
+                    }
+                }
+            }
+            Reply::Frame(chunks, budget)
+        }
         Response::Nothing => Reply::Nothing,
         Response::Close(reason) => Reply::Close(reason),
-    }
+    };
+    b.metrics().request(api, ctx.version, started.elapsed());
+    reply
 }
 
 /// Topic name as the codec's type.

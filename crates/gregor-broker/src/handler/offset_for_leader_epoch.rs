@@ -1,5 +1,6 @@
-//! OffsetForLeaderEpoch (23): Gregor's only leader epoch is 0, which ends at
-//! the log end. Java consumers use it to validate positions (KIP-320).
+//! OffsetForLeaderEpoch (23): where a leader epoch ends, from the epochs
+//! the (virtual) cluster recorded (epoch 0 alone unless leadership moved).
+//! Consumers use it to validate positions after a leader change (KIP-320).
 
 use kafka_protocol::messages::offset_for_leader_epoch_response::{
     EpochEndOffset, OffsetForLeaderTopicResult,
@@ -12,6 +13,7 @@ pub fn handle(
     b: &Broker,
     req: OffsetForLeaderEpochRequest,
     _version: i16,
+    node: i32,
 ) -> OffsetForLeaderEpochResponse {
     let topics = req
         .topics
@@ -25,18 +27,26 @@ pub fn handle(
                         .with_partition(p.partition)
                         .with_leader_epoch(-1)
                         .with_end_offset(-1);
-                    let log = match b.led_partition(&t.topic.0, p.partition, p.current_leader_epoch)
-                    {
-                        Ok(log) => log,
+                    let log = match b.led_partition(
+                        node,
+                        &t.topic.0,
+                        p.partition,
+                        p.current_leader_epoch,
+                    ) {
+                        Ok((log, _)) => log,
                         Err(code) => return base.with_error_code(code.code()),
                     };
-                    if p.leader_epoch > 0 {
-                        // An epoch after ours: Kafka answers UNDEFINED epoch and offset.
-                        return base.with_error_code(0);
-                    }
+                    // Kafka's LeaderEpochFileCache.endOffsetFor; an epoch
+                    // after the current one is UNDEFINED (-1, -1).
+                    let (epoch, end) = b.cluster().epoch_end(
+                        &t.topic.0,
+                        p.partition,
+                        p.leader_epoch,
+                        log.high_watermark(),
+                    );
                     base.with_error_code(0)
-                        .with_leader_epoch(0)
-                        .with_end_offset(log.high_watermark())
+                        .with_leader_epoch(epoch)
+                        .with_end_offset(end)
                 })
                 .collect();
             OffsetForLeaderTopicResult::default()

@@ -11,8 +11,12 @@ use bytes::Bytes;
 use gregor_protocol::inflate;
 use gregor_protocol::records::{self, BatchHeader};
 use gregor_storage::{AppendOptions, PartitionLog};
-use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
-use kafka_protocol::messages::{ProduceRequest, ProduceResponse, ResponseKind, TopicName};
+use kafka_protocol::messages::produce_response::{
+    LeaderIdAndEpoch, NodeEndpoint, PartitionProduceResponse, TopicProduceResponse,
+};
+use kafka_protocol::messages::{
+    BrokerId, ProduceRequest, ProduceResponse, ResponseKind, TopicName,
+};
 use tracing::{debug, warn};
 
 use super::{str_bytes, Handled, Response};
@@ -39,9 +43,12 @@ struct Checked {
     segment_ms: i64,
     /// `cleanup.policy` includes compact: records need keys.
     compacted: bool,
+    /// The leader epoch the batch is stamped with.
+    leader_epoch: i32,
 }
 
-pub async fn handle(b: &Broker, req: ProduceRequest, version: i16) -> Handled {
+/// `node`: the broker id the request was sent to.
+pub async fn handle(b: &Broker, req: ProduceRequest, version: i16, node: i32) -> Handled {
     let acks = req.acks;
     let txn_id = req.transactional_id.as_ref().map(|t| t.0.to_string());
     // Phase 1, in request order: everything up to the records (topic,
@@ -54,7 +61,15 @@ pub async fn handle(b: &Broker, req: ProduceRequest, version: i16) -> Handled {
             let r = if !matches!(acks, -1..=1) {
                 Err(err(p.index, ResponseError::InvalidRequiredAcks, None))
             } else {
-                check(b, &name, p.index, p.records, version, txn_id.as_deref())
+                check(
+                    b,
+                    node,
+                    &name,
+                    p.index,
+                    p.records,
+                    version,
+                    txn_id.as_deref(),
+                )
             };
             parts.push((p.index, r));
         }
@@ -77,6 +92,31 @@ pub async fn handle(b: &Broker, req: ProduceRequest, version: i16) -> Handled {
         }
     } else {
         validate_all(topics)
+    };
+    // KIP-951: a response naming a new leader also says where it is.
+    // Kafka lists the brokers the response names as leaders.
+    let named: std::collections::BTreeSet<i32> = topics
+        .iter()
+        .flat_map(|t| &t.2)
+        .filter_map(|(_, r)| r.as_ref().err())
+        .filter(|e| e.error_code == ResponseError::NotLeaderOrFollower.code())
+        .map(|e| e.current_leader.leader_id.0)
+        .collect();
+    let moved = !named.is_empty();
+    let endpoints: Vec<NodeEndpoint> = if moved {
+        b.cluster()
+            .live()
+            .into_iter()
+            .filter(|n| named.contains(&n.id))
+            .map(|n| {
+                NodeEndpoint::default()
+                    .with_node_id(BrokerId(n.id))
+                    .with_host(str_bytes(&n.host))
+                    .with_port(n.port)
+            })
+            .collect()
+    } else {
+        Vec::new()
     };
     // Phase 3: hand every batch to the writer thread now, in request order
     // (so that later requests on this connection append after these), then
@@ -123,7 +163,11 @@ pub async fn handle(b: &Broker, req: ProduceRequest, version: i16) -> Handled {
                     .with_partition_responses(out),
             );
         }
-        (ProduceResponse::default().with_responses(responses), failed)
+        let mut r = ProduceResponse::default().with_responses(responses);
+        if moved && version >= 10 {
+            r = r.with_node_endpoints(endpoints);
+        }
+        (r, failed)
     };
     match acks {
         // acks=0 has no response; Kafka closes the connection on an error so
@@ -188,6 +232,7 @@ fn validate_all(
 #[allow(clippy::result_large_err)]
 fn check(
     b: &Broker,
+    node: i32,
     topic: &str,
     partition: i32,
     data: Option<Bytes>,
@@ -219,6 +264,27 @@ fn check(
     let Some(log) = store.partition(topic, partition) else {
         return Err(err(partition, ResponseError::UnknownTopicOrPartition, None));
     };
+    let leader = b.cluster().leader(topic, partition);
+    if leader.id != node {
+        let r = err(partition, ResponseError::NotLeaderOrFollower, None);
+        // KIP-951: the new leader, so the client need not ask Metadata.
+        return Err(if version >= 10 {
+            r.with_current_leader(
+                LeaderIdAndEpoch::default()
+                    .with_leader_id(BrokerId(leader.id))
+                    .with_leader_epoch(leader.epoch),
+            )
+        } else {
+            r
+        });
+    }
+    if b.faults().storage_failed() {
+        return Err(err(
+            partition,
+            ResponseError::KafkaStorageError,
+            Some("storage failure injected"),
+        ));
+    }
     let Some(data) = data.filter(|d| !d.is_empty()) else {
         return Err(err(
             partition,
@@ -264,7 +330,9 @@ fn check(
     let segment_ms = topics::effective_i64(&cfg, &meta.configs, "segment.ms", 604_800_000);
     let compacted = topics::effective(&cfg, &meta.configs, "cleanup.policy")
         .is_some_and(|p| p.split(',').any(|x| x.trim() == "compact"));
+    b.metrics().bytes_in(topic, data.len());
     Ok(Checked {
+        leader_epoch: leader.epoch,
         log,
         data,
         header,
@@ -336,7 +404,7 @@ fn append(
 ) -> impl std::future::Future<Output = PartitionProduceResponse> + Send + 'static {
     let opts = AppendOptions {
         log_append_time_ms: c.log_append.then(now_ms),
-        leader_epoch: 0,
+        leader_epoch: c.leader_epoch,
         segment_bytes: c.segment_bytes,
         segment_ms: c.segment_ms,
     };
