@@ -13,6 +13,8 @@ use gregor_storage::{DataDirInUse, Store, StoreOptions};
 use tokio::net::TcpListener;
 use tracing::{info, warn};
 
+mod fault;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "gregor",
@@ -28,6 +30,9 @@ struct Cli {
 enum Command {
     /// Start the broker.
     Serve(ServeArgs),
+    /// Inject faults into a running broker, move leaders, reset it
+    /// (through its --admin-listen HTTP API).
+    Fault(fault::FaultArgs),
 }
 
 /// Precedence, lowest first: defaults, `--config` file, `GREGOR_*`
@@ -52,6 +57,19 @@ struct ServeArgs {
     /// Set a Kafka broker property, e.g. `-o num.partitions=6` (repeatable).
     #[arg(short = 'o', long = "override", value_name = "KEY=VALUE")]
     overrides: Vec<String>,
+    /// Present N brokers (ids node.id..), each on its own port: the port
+    /// of --listen and the following ones (or ports of their own for :0).
+    #[arg(long, env = "GREGOR_VIRTUAL_BROKERS", value_name = "N")]
+    virtual_brokers: Option<u16>,
+    /// Serve the HTTP admin API (faults, inspection, /metrics) here,
+    /// e.g. 127.0.0.1:9644 [default: off].
+    #[arg(long, env = "GREGOR_ADMIN_LISTEN", value_name = "ADDR")]
+    admin_listen: Option<String>,
+    /// Test profile: no initial rebalance delay, fast retention and
+    /// cleaner checks, one-partition internal topics (docs/TESTING-WITH-GREGOR.md).
+    /// Explicit settings win.
+    #[arg(long)]
+    dev: bool,
 }
 
 // Not `main() -> anyhow::Result`: that prints the error's Debug form, a
@@ -69,6 +87,7 @@ fn main() -> ExitCode {
         .init();
     let result = match cli.command {
         Command::Serve(args) => serve(args, started),
+        Command::Fault(args) => fault::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -130,22 +149,47 @@ fn serve(args: ServeArgs, started: Instant) -> anyhow::Result<()> {
             Store::open_sled(&config.data_dir, store_options(&config))
                 .with_context(|| format!("opening store in {}", config.data_dir.display()))?
         };
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .with_context(|| format!("binding {}", config.listen))?;
+        // The error already names the address ("binding 127.0.0.1:9092: ...").
+        let listeners = gregor_broker::server::bind_all(&config).await?;
+        let admin = match config.admin_listen {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("binding the admin API on {addr}"))?,
+            ),
+            None => None,
+        };
         let mut config = config;
-        config.listen = listener.local_addr()?;
+        config.bound = listeners
+            .iter()
+            .map(TcpListener::local_addr)
+            .collect::<std::io::Result<_>>()?;
+        config.listen = config.bound[0];
+        let admin_addr = admin.as_ref().map(TcpListener::local_addr).transpose()?;
         let broker = Broker::new(config, store);
         let shutdown = shutdown_signal()?;
+        // Every broker as id@host:port, for scripts that start a virtual
+        // cluster on ephemeral ports.
+        let brokers = broker
+            .cluster()
+            .nodes()
+            .iter()
+            .map(|n| format!("{}@{}:{}", n.id, n.host, n.port))
+            .collect::<Vec<_>>()
+            .join(",");
+        let admin_field = admin_addr.map(tracing::field::display);
         info!(
             addr = %broker.config().listen,
             advertised = %broker.config().advertised_or_listen(),
             data_dir = %if broker.config().ephemeral { "(memory)".to_string() } else { broker.config().data_dir.display().to_string() },
             // 0.1 ms is all the precision a start-up time needs.
             startup_ms = (started.elapsed().as_secs_f64() * 10_000.0).round() / 10.0,
+            brokers = %brokers,
+            admin = admin_field,
+            dev = broker.config().dev.then_some(true),
             "listening"
         );
-        gregor_broker::server::run(listener, broker, shutdown).await;
+        gregor_broker::server::serve_all(listeners, admin, broker, shutdown).await;
         anyhow::Ok(())
     })
 }
@@ -183,7 +227,18 @@ fn build_config(args: &ServeArgs) -> anyhow::Result<BrokerConfig> {
     // variables are handled by clap below.
     for (k, v) in std::env::vars() {
         if let Some(rest) = k.strip_prefix("GREGOR_") {
-            if ["LISTEN", "ADVERTISED_LISTENER", "DATA_DIR", "CONFIG", "LOG"].contains(&rest) {
+            if [
+                "LISTEN",
+                "ADVERTISED_LISTENER",
+                "DATA_DIR",
+                "CONFIG",
+                "LOG",
+                "VIRTUAL_BROKERS",
+                "ADMIN_LISTEN",
+                "ADMIN",
+            ]
+            .contains(&rest)
+            {
                 continue;
             }
             let key = rest.to_ascii_lowercase().replace('_', ".");
@@ -202,11 +257,21 @@ fn build_config(args: &ServeArgs) -> anyhow::Result<BrokerConfig> {
     if args.ephemeral {
         apply("ephemeral", "true", "--ephemeral")?;
     }
+    if let Some(n) = args.virtual_brokers {
+        apply("virtual.brokers", &n.to_string(), "--virtual-brokers")?;
+    }
+    if let Some(v) = &args.admin_listen {
+        apply("admin.listen", v, "--admin-listen")?;
+    }
     for o in &args.overrides {
         let (k, v) = o
             .split_once('=')
             .with_context(|| format!("-o {o}: expected KEY=VALUE"))?;
         apply(k.trim(), v, "-o")?;
+    }
+    // Last, so that it fills in only what nothing above set.
+    if args.dev {
+        apply("dev", "true", "--dev")?;
     }
     Ok(c)
 }
