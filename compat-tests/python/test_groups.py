@@ -233,20 +233,29 @@ def _member_kafka_python(cfg, emit, stop) -> None:
                 member_id=c.group_metadata().member_id,
             )
 
-    # kafka-python 3.0.12 works around two of its bugs here:
+    # kafka-python 3.0.12 works around three of its bugs here:
     # - a leader that assigns before it has the topic's metadata assigns
     #   nothing and rejoins when the metadata arrives;
     # - a JoinGroup/SyncGroup round trip that outlives poll()'s timeout and
     #   was started by such a metadata change is never completed (the next
     #   poll() finds need_rejoin() False and drops the finished join task):
-    #   the member hangs without heartbeats until the broker expires it.
-    # So: load the topic's metadata first, and poll with a long timeout.
+    #   the member hangs without heartbeats until the broker expires it;
+    # - the coordinator's metadata snapshot (ConsumerCoordinator.
+    #   _metadata_snapshot: the subscribed topics' partitions, which a leader
+    #   copies into _assignment_snapshot when it assigns) is only rebuilt by
+    #   a metadata response processed *after* subscribe(). With the metadata
+    #   loaded before subscribe() it stays {}, the leader assigns with {},
+    #   and its next metadata refresh ({} -> {topic: {0..5}}) makes
+    #   need_rejoin() True: one more rebalance of the whole group, often
+    #   after every member already had its assignment (on Kafka too).
+    # So: subscribe, then fetch metadata (topics() always asks the broker)
+    # until it has the topic, and only then poll, with a long timeout.
+    c.subscribe([cfg["topic"]], listener=Listener())
     deadline = time.monotonic() + 30
-    while not c.partitions_for_topic(cfg["topic"]):
+    while cfg["topic"] not in c.topics() or not c.partitions_for_topic(cfg["topic"]):
         if time.monotonic() > deadline:
             raise SystemExit(f"no metadata for {cfg['topic']}")
         time.sleep(0.05)
-    c.subscribe([cfg["topic"]], listener=Listener())
     try:
         while not stop.is_set():
             try:
