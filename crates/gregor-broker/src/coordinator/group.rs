@@ -134,7 +134,8 @@ pub struct JoinResult {
 }
 
 impl JoinResult {
-    fn error(member_id: &str, error: i16) -> JoinResult {
+    /// The reply of a failed join.
+    pub(crate) fn error(member_id: &str, error: i16) -> JoinResult {
         JoinResult {
             error,
             generation: -1,

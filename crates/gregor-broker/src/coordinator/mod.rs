@@ -181,16 +181,7 @@ impl Coordinator {
                     // that completed within this call reaches this waiter.
                     if let Some(old) = slot.joins.insert(id.clone(), tx) {
                         // The member sent JoinGroup again while one was pending.
-                        let _ = old.send(JoinResult {
-                            error: code::REBALANCE_IN_PROGRESS,
-                            generation: -1,
-                            protocol_type: None,
-                            protocol_name: None,
-                            leader: String::new(),
-                            member_id: id,
-                            skip_assignment: false,
-                            members: Vec::new(),
-                        });
+                        let _ = old.send(JoinResult::error(&id, code::REBALANCE_IN_PROGRESS));
                     }
                 }
             }
@@ -482,16 +473,7 @@ mod tests;
 fn answer_waiters(groups: &mut HashMap<String, Slot>) {
     for slot in groups.values_mut() {
         for (id, tx) in slot.joins.drain() {
-            let _ = tx.send(JoinResult {
-                error: code::NOT_COORDINATOR,
-                generation: -1,
-                protocol_type: None,
-                protocol_name: None,
-                leader: String::new(),
-                member_id: id,
-                skip_assignment: false,
-                members: Vec::new(),
-            });
+            let _ = tx.send(JoinResult::error(&id, code::NOT_COORDINATOR));
         }
         for (_, tx) in slot.syncs.drain() {
             let _ = tx.send(SyncResult {

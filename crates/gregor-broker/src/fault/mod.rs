@@ -493,7 +493,7 @@ impl Faults {
         }
         s.throttle.retain(|r| r.remaining != Some(0));
         if d.latency_ms > 0 || d.throttle_ms > 0 {
-            tracing::debug!(api = %api_label(api), broker = node, latency_ms = d.latency_ms, throttle_ms = d.throttle_ms, "fault hit: delay");
+            tracing::info!(api = %api_label(api), broker = node, client_id, latency_ms = d.latency_ms, throttle_ms = d.throttle_ms, "fault hit: delay or throttle");
         }
         self.rearm(&s);
         d
