@@ -181,7 +181,14 @@ pub fn alter_broker(
     validate_only: bool,
 ) -> Result<(), Refusal> {
     let default = resource.is_empty();
-    if !default && resource != b.node_id().to_string() {
+    // Virtual brokers share one configuration: a change to any of them is
+    // a change to all.
+    let ours = b
+        .cluster()
+        .nodes()
+        .iter()
+        .any(|n| resource == n.id.to_string());
+    if !default && !ours {
         let known = resource.parse::<i32>().is_ok();
         return Err(if known {
             (

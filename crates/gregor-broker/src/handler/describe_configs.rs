@@ -64,7 +64,15 @@ pub fn handle(b: &Broker, req: DescribeConfigsRequest, version: i16) -> Describe
                         })
                     })
                     .collect(),
-                BROKER if *res.resource_name == *b.node_id().to_string() => broker_entries(b),
+                // Virtual brokers share one configuration.
+                BROKER
+                    if b.cluster()
+                        .nodes()
+                        .iter()
+                        .any(|n| *res.resource_name == *n.id.to_string()) =>
+                {
+                    broker_entries(b)
+                }
                 _ => {
                     return base
                         .with_error_code(ResponseError::InvalidRequest.code())
