@@ -12,21 +12,8 @@
 # JAVA_LOG_LEVEL sets the clients' log level (warn).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
-JAR=$HERE/target/gregor-compat-java-0.1.0.jar
-stale() {
-  [ ! -f "$JAR" ] || [ ! -d "$HERE/target/lib" ] ||
-    [ -n "$(find "$HERE/src" "$HERE/pom.xml" -newer "$JAR" 2>/dev/null | head -1)" ]
-}
-if stale; then
-  mkdir -p "$HERE/target"
-  # one build at a time: the same lock as compat-tests/matrix/java/setup.sh
-  exec 9>"$HERE/target/.matrix-build.lock"
-  flock 9
-  if stale; then
-    mvn -q -B -f "$HERE/pom.xml" -DskipTests package >&2
-  fi
-  exec 9>&-
-fi
+# shellcheck source=build.sh
+source "$HERE/build.sh"
 [ "${1:-}" = build ] && exit 0
 # shellcheck disable=SC2086
 exec java ${JAVA_OPTS:-} -Dorg.slf4j.simpleLogger.defaultLogLevel="${JAVA_LOG_LEVEL:-warn}" \
