@@ -468,9 +468,10 @@ impl BrokerConfig {
     fn apply_dev_profile(&mut self) {
         for (k, v) in DEV_PROFILE {
             if !self.explicit.contains(*k) {
-                // The profile's values are valid by construction.
+                // The profile's values are valid by construction; like
+                // lines of a server.properties, DescribeConfigs reports
+                // them as STATIC_BROKER_CONFIG.
                 let _ = self.set(k, v);
-                self.explicit.remove(*k);
             }
         }
     }
@@ -636,5 +637,38 @@ mod tests {
         assert!(c.set("num.partitions", "zero").is_err());
         assert!(c.set("default.replication.factor", "3").is_err());
         assert!(c.explicit.contains("num.partitions"));
+    }
+
+    #[test]
+    fn dev_profile_fills_in_under_explicit_settings() {
+        let mut c = BrokerConfig::default();
+        // Set before --dev, and after: both win over the profile.
+        c.set("group.initial.rebalance.delay.ms", "250").unwrap();
+        c.set("dev", "true").unwrap();
+        c.set("log.cleaner.backoff.ms", "5000").unwrap();
+        assert!(c.dev);
+        assert_eq!(c.group_initial_rebalance_delay_ms, 250);
+        assert_eq!(c.log_cleaner_backoff_ms, 5000);
+        assert_eq!(c.log_retention_check_interval_ms, 1000);
+        assert_eq!(c.offsets_topic_num_partitions, 1);
+        // Static configs for DescribeConfigs' sources, as if in a
+        // server.properties.
+        assert!(c.explicit.contains("log.retention.check.interval.ms"));
+        let plain = BrokerConfig::default();
+        assert_eq!(plain.group_initial_rebalance_delay_ms, 3000);
+    }
+
+    #[test]
+    fn virtual_brokers_and_admin_listen_are_checked() {
+        let mut c = BrokerConfig::default();
+        c.set("virtual.brokers", "3").unwrap();
+        assert_eq!(c.virtual_brokers, 3);
+        assert!(c.set("virtual.brokers", "0").is_err());
+        assert!(c.set("virtual.brokers", "65").is_err());
+        c.set("admin.listen", "127.0.0.1:9644").unwrap();
+        assert_eq!(c.admin_listen.map(|a| a.port()), Some(9644));
+        c.set("admin.listen", "off").unwrap();
+        assert!(c.admin_listen.is_none());
+        assert!(c.set("admin.listen", "nowhere").is_err());
     }
 }

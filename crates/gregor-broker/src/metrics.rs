@@ -22,6 +22,7 @@ struct ApiVersion {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ApiError {
     api: &'static str,
+    version: i16,
     error: String,
 }
 
@@ -109,11 +110,12 @@ impl Metrics {
     }
 
     /// Error codes in one answer.
-    pub fn errors(&self, api: &'static str, codes: &[i16]) {
+    pub fn errors(&self, api: &'static str, version: i16, codes: &[i16]) {
         for c in codes {
             self.errors
                 .get_or_create(&ApiError {
                     api,
+                    version,
                     error: crate::fault::error_name(*c),
                 })
                 .inc();
@@ -179,7 +181,7 @@ impl Metrics {
         );
         r.register(
             "gregor_request_errors",
-            "Error codes in responses, by API and error",
+            "Error codes in responses, by API, version and error",
             self.errors.clone(),
         );
         r.register(

@@ -368,7 +368,7 @@ fn finish(b: &Broker, ctx: Ctx, r: Response, started: Instant, throttle_ms: i32)
             let mut codes = Vec::new();
             fault::response::error_codes(&kind, &mut codes);
             if !codes.is_empty() {
-                b.metrics().errors(api, &codes);
+                b.metrics().errors(api, ctx.version, &codes);
             }
             match encode_response(ctx.correlation_id, ctx.api_key, ctx.version, &kind) {
                 Ok(frame) => Reply::Frame(vec![frame.freeze()], None),
