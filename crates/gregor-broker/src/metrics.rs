@@ -2,6 +2,9 @@
 //! listener. Counters and histograms are updated as requests pass; the
 //! state of logs and groups (sizes, offsets, lag) is read when scraped.
 
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -72,8 +75,8 @@ pub struct Metrics {
     requests: Family<ApiVersion, Counter>,
     errors: Family<ApiError, Counter>,
     latency: Family<Api, Histogram, fn() -> Histogram>,
-    bytes_in: Family<Topic, Counter>,
-    bytes_out: Family<Topic, Counter>,
+    bytes_in: PerTopic,
+    bytes_out: PerTopic,
     connections: Gauge,
     connections_total: Counter,
     faults: Family<Kind, Counter>,
@@ -87,8 +90,8 @@ impl Default for Metrics {
             requests: Family::default(),
             errors: Family::default(),
             latency: Family::new_with_constructor(latency_histogram),
-            bytes_in: Family::default(),
-            bytes_out: Family::default(),
+            bytes_in: PerTopic::default(),
+            bytes_out: PerTopic::default(),
             connections: Gauge::default(),
             connections_total: Counter::default(),
             faults: Family::default(),
@@ -124,20 +127,12 @@ impl Metrics {
 
     /// Record bytes produced to a topic.
     pub fn bytes_in(&self, topic: &str, n: usize) {
-        self.bytes_in
-            .get_or_create(&Topic {
-                topic: topic.to_string(),
-            })
-            .inc_by(u64::try_from(n).unwrap_or(u64::MAX));
+        self.bytes_in.add(topic, n);
     }
 
     /// Record bytes fetched from a topic.
     pub fn bytes_out(&self, topic: &str, n: usize) {
-        self.bytes_out
-            .get_or_create(&Topic {
-                topic: topic.to_string(),
-            })
-            .inc_by(u64::try_from(n).unwrap_or(u64::MAX));
+        self.bytes_out.add(topic, n);
     }
 
     /// A connection opened; the guard counts it closed when dropped.
@@ -192,12 +187,12 @@ impl Metrics {
         r.register(
             "gregor_topic_bytes_in",
             "Record bytes produced, by topic",
-            self.bytes_in.clone(),
+            self.bytes_in.family(),
         );
         r.register(
             "gregor_topic_bytes_out",
             "Record bytes fetched, by topic",
-            self.bytes_out.clone(),
+            self.bytes_out.family(),
         );
         r.register(
             "gregor_connections",
@@ -315,6 +310,43 @@ impl Metrics {
             tracing::warn!(cause = %e, "metrics encoding failed");
         }
         out
+    }
+}
+
+/// Byte counters per topic, found by `&str`: the produce and fetch paths
+/// count without building a label (an allocation) per request; the
+/// exposition family is built from them at scrape.
+#[derive(Clone, Debug, Default)]
+struct PerTopic(Arc<RwLock<HashMap<String, Arc<AtomicU64>>>>);
+
+impl PerTopic {
+    fn add(&self, topic: &str, n: usize) {
+        let n = u64::try_from(n).unwrap_or(u64::MAX);
+        if let Some(c) = self.0.read().unwrap_or_else(|e| e.into_inner()).get(topic) {
+            c.fetch_add(n, Ordering::Relaxed);
+            return;
+        }
+        self.0
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(topic.to_string())
+            .or_default()
+            .fetch_add(n, Ordering::Relaxed);
+    }
+
+    fn clear(&self) {
+        self.0.write().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+
+    fn family(&self) -> Family<Topic, Counter> {
+        let f = Family::<Topic, Counter>::default();
+        for (topic, n) in self.0.read().unwrap_or_else(|e| e.into_inner()).iter() {
+            f.get_or_create(&Topic {
+                topic: topic.clone(),
+            })
+            .inc_by(n.load(Ordering::Relaxed));
+        }
+        f
     }
 }
 
