@@ -640,6 +640,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::unwrap_used)]
     fn dev_profile_fills_in_under_explicit_settings() {
         let mut c = BrokerConfig::default();
         // Set before --dev, and after: both win over the profile.
@@ -659,6 +660,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::unwrap_used)]
     fn virtual_brokers_and_admin_listen_are_checked() {
         let mut c = BrokerConfig::default();
         c.set("virtual.brokers", "3").unwrap();
