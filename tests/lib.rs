@@ -26,6 +26,8 @@ pub struct TestBroker {
     pub addr: SocketAddr,
     /// Its store (to restart on the same data).
     pub store: Arc<Store>,
+    /// Its shared state (faults, cluster, metrics).
+    pub broker: Broker,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
 }
@@ -47,12 +49,17 @@ impl TestBroker {
         let addr = cfg.listen;
         let broker = Broker::new(cfg, store.clone());
         let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(gregor_broker::server::run(listener, broker, async move {
-            let _ = rx.await;
-        }));
+        let task = tokio::spawn(gregor_broker::server::run(
+            listener,
+            broker.clone(),
+            async move {
+                let _ = rx.await;
+            },
+        ));
         TestBroker {
             addr,
             store,
+            broker,
             stop: Some(tx),
             task: Some(task),
         }

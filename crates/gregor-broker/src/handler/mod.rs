@@ -139,12 +139,27 @@ pub async fn dispatch(
     let fault = broker
         .faults()
         .decide(node, ctx.api_key, &client_id, &req.body);
-    let injected = fault
-        .error
-        .and_then(|code| fault::response::error_response(&req.body, ctx.version, code));
+    let injected = fault.error.and_then(|code| {
+        let kind = fault::response::error_response(&req.body, ctx.version, code);
+        if kind.is_none() {
+            tracing::info!(
+                api = api_name(ctx.api_key),
+                version = ctx.version,
+                "fault: this request has no place for an error code; served normally"
+            );
+        }
+        kind
+    });
     let handled = if let Some(kind) = injected {
         broker.metrics().fault("error");
-        Handled::Now(Response::Kind(Box::new(kind)))
+        match &req.body {
+            // acks=0 has no response: Kafka closes the connection on an
+            // error, so that the client notices.
+            RequestKind::Produce(p) if p.acks == 0 => Handled::Now(Response::Close(
+                "fault injected into an acks=0 Produce: connection closed".into(),
+            )),
+            _ => Handled::Now(Response::Kind(Box::new(kind))),
+        }
     } else if let Some(kind) = elsewhere(broker, ctx, &req.body) {
         Handled::Now(Response::Kind(Box::new(kind)))
     } else {
