@@ -45,6 +45,10 @@ client sees, waiting for events with deadlines rather than sleeping:
   (Produce v10 and Fetch v12 name the current leader); Fetch with an old /
   newer current_leader_epoch -> FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH;
   FindCoordinator from every broker names the same coordinator.
+* `test_replication_factor_and_assignments`: replication factor 3 and replica
+  assignments (first replica leads, Metadata lists them in order, also for
+  CreatePartitions); factor 4, broker 4, a broker twice, uneven sets ->
+  INVALID_REPLICATION_FACTOR / INVALID_REPLICA_ASSIGNMENT, nothing created.
 * `test_reset_refused_without_dev_or_ephemeral`, `test_admin_api_errors`:
   refusals are 4xx with {"error": "..."}.
 
@@ -1247,3 +1251,63 @@ def test_admin_api_errors(vc):
             f"{method} {path}: error body {e.body!r}"
         )
     assert fault_entries(vc.faults()) == [], f"faults set by refused requests: {vc.faults()}"
+
+
+def test_replication_factor_and_assignments(vc):
+    """A 3-broker virtual cluster takes what a 3-broker Kafka takes: replication
+    factor up to 3, replica assignments naming brokers 1-3 (first replica
+    leads); more replicas than brokers, or an unknown broker, is refused with
+    Kafka's codes. librdkafka's own test suite creates its topics with
+    replication factor 3 (its default scenario is a 3-broker cluster)."""
+    from confluent_kafka.admin import NewPartitions, NewTopic
+
+    admin = AdminClient({"bootstrap.servers": vc.bootstrap})
+
+    def create(t: NewTopic):
+        return admin.create_topics([t], operation_timeout=OP_TIMEOUT_S)[t.topic]
+
+    rf3 = unique_topic("flt-rf3")
+    create(NewTopic(rf3, num_partitions=4, replication_factor=3)).result(OP_TIMEOUT_S)
+    md = admin.list_topics(rf3, timeout=OP_TIMEOUT_S).topics[rf3]
+    assert md.error is None and sorted(md.partitions) == [0, 1, 2, 3]
+    for p in md.partitions.values():
+        assert sorted(p.replicas) == [1, 2, 3] and sorted(p.isrs) == [1, 2, 3], p
+
+    assigned = unique_topic("flt-assign")
+    create(NewTopic(assigned, num_partitions=3, replica_assignment=[[2, 3], [3, 1], [1, 2]])).result(OP_TIMEOUT_S)
+    assert {p: l for p, (l, _) in vc.leaders(assigned).items()} == {0: 2, 1: 3, 2: 1}
+    md = admin.list_topics(assigned, timeout=OP_TIMEOUT_S).topics[assigned]
+    assert {p: m.leader for p, m in md.partitions.items()} == {0: 2, 1: 3, 2: 1}
+    # ... and leads at epoch 0: the placement is the partition's first leader
+    assert all(e == 0 for _, e in vc.leaders(assigned).values())
+
+    admin.create_partitions(
+        [NewPartitions(assigned, 5, replica_assignment=[[3, 2], [2, 1]])],
+        operation_timeout=OP_TIMEOUT_S,
+    )[assigned].result(OP_TIMEOUT_S)
+    wait_for(lambda: len(vc.leaders(assigned)) == 5, OP_TIMEOUT_S, "5 partitions in GET /topics")
+    assert vc.leaders(assigned)[3][0] == 3 and vc.leaders(assigned)[4][0] == 2
+
+    # Records go to the placed leaders and come back
+    p = producer(vc)
+    for part in range(5):
+        err, _, _ = deliver(p, assigned, f"v{part}".encode(), partition=part)
+        assert err is None, err
+    assert [v for _, _, v in values_of(vc, assigned, 5)] == [f"v{i}".encode() for i in range(5)]
+
+    refused = {
+        "rf4": (NewTopic(unique_topic("flt-rf4"), num_partitions=1, replication_factor=4),
+                KafkaError.INVALID_REPLICATION_FACTOR),
+        "broker4": (NewTopic(unique_topic("flt-b4"), num_partitions=1, replica_assignment=[[1, 4]]),
+                    KafkaError.INVALID_REPLICA_ASSIGNMENT),
+        "twice": (NewTopic(unique_topic("flt-twice"), num_partitions=1, replica_assignment=[[2, 2]]),
+                  KafkaError.INVALID_REPLICA_ASSIGNMENT),
+        "uneven": (NewTopic(unique_topic("flt-uneven"), num_partitions=2, replica_assignment=[[1, 2], [3]]),
+                   KafkaError.INVALID_REPLICA_ASSIGNMENT),
+    }
+    for what, (t, code) in refused.items():
+        with pytest.raises(KafkaException) as e:
+            create(t).result(OP_TIMEOUT_S)
+        assert e.value.args[0].code() == code, (what, e.value.args[0])
+    assert not any(t["name"].startswith(("flt-rf4", "flt-b4", "flt-twice", "flt-uneven"))
+                   for t in vc.topics())

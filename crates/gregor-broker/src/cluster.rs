@@ -66,6 +66,9 @@ struct PartState {
     epoch: i32,
     /// (epoch, start offset) of every epoch after 0 (epoch 0 starts at 0).
     epochs: Vec<(i32, i64)>,
+    /// An explicitly assigned replica set, in order; empty: every broker.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    replicas: Vec<i32>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -332,6 +335,59 @@ impl Cluster {
         Ok(l)
     }
 
+    /// Records the replica set a client assigned to a new partition; its
+    /// first replica that is up leads, at epoch 0 (Kafka's preferred
+    /// leader). Unknown brokers, or a partition already recorded, change
+    /// nothing.
+    pub fn place(&self, topic: &str, partition: i32, replicas: &[i32]) {
+        // One broker: its only possible set, nothing to record (and the
+        // fast path stays).
+        if !self.is_virtual()
+            || replicas.is_empty()
+            || replicas.iter().any(|id| self.index(*id).is_err())
+        {
+            return;
+        }
+        let mut s = self.write();
+        if s.partitions.contains_key(&key(topic, partition)) {
+            return;
+        }
+        let leader = replicas
+            .iter()
+            .copied()
+            .find(|id| self.index(*id).is_ok_and(|i| !s.down[i]))
+            .unwrap_or_else(|| self.default_leader(&s, topic, partition));
+        s.partitions.insert(
+            key(topic, partition),
+            PartState {
+                leader,
+                replicas: replicas.to_vec(),
+                ..PartState::default()
+            },
+        );
+        self.plain.store(false, Ordering::Release);
+        self.save(&s);
+    }
+
+    /// A partition's own replica set (an assigned one), in order, with its
+    /// leader added if leadership was moved off it; None: every broker.
+    pub fn replicas(&self, topic: &str, partition: i32) -> Option<Vec<i32>> {
+        if self.plain.load(Ordering::Acquire) {
+            return None;
+        }
+        let leader = self.leader(topic, partition).id;
+        let s = self.read();
+        let p = s.partitions.get(&key(topic, partition))?;
+        if p.replicas.is_empty() {
+            return None;
+        }
+        let mut r = p.replicas.clone();
+        if !r.contains(&leader) {
+            r.push(leader);
+        }
+        Some(r)
+    }
+
     fn bump(&self, s: &mut State, topic: &str, partition: i32, to: i32, log_end: i64) -> Leader {
         let p = s.partitions.entry(key(topic, partition)).or_default();
         p.leader = to;
@@ -399,7 +455,15 @@ impl Cluster {
                 None => self.default_leader(s, topic, *partition),
             };
             if current == from {
-                let to = targets[moved % targets.len()];
+                // An assigned replica set elects from its own live members
+                // first, as Kafka elects from the ISR.
+                let own = s.partitions.get(&key(topic, *partition)).and_then(|p| {
+                    p.replicas
+                        .iter()
+                        .copied()
+                        .find(|id| *id != from && to.is_none() && targets.contains(id))
+                });
+                let to = own.unwrap_or(targets[moved % targets.len()]);
                 self.bump(s, topic, *partition, to, *log_end);
                 moved += 1;
             }
@@ -638,6 +702,37 @@ mod tests {
         c.reset();
         assert_eq!(c.coordinator(), 1);
         assert!(c.live().len() == 3);
+    }
+
+    #[test]
+    fn an_assigned_replica_set_is_kept_and_its_first_replica_leads() {
+        let c = cluster(3);
+        assert_eq!(c.replicas("a", 0), None);
+        c.place("a", 0, &[3, 1]);
+        assert_eq!(c.leader("a", 0), Leader { id: 3, epoch: 0 });
+        assert_eq!(c.replicas("a", 0), Some(vec![3, 1]));
+        assert_eq!(c.epoch_end("a", 0, 0, 5), (0, 5));
+        // Placed once; unknown brokers place nothing.
+        c.place("a", 0, &[2]);
+        c.place("a", 1, &[9, 1]);
+        assert_eq!(c.replicas("a", 0), Some(vec![3, 1]));
+        assert_eq!(c.replicas("a", 1), None);
+        // A broker going down hands its assigned partitions to a live
+        // replica of theirs.
+        let parts = [("a".to_string(), 0, 0)];
+        c.down(3, &parts).unwrap();
+        assert_eq!(c.leader("a", 0), Leader { id: 1, epoch: 1 });
+        c.up(3, &parts).unwrap();
+        // Leadership moved off the set: the leader is listed too.
+        c.move_partition("a", 0, 2, 0).unwrap();
+        assert_eq!(c.replicas("a", 0), Some(vec![3, 1, 2]));
+        // A first replica that is down: the next one leads.
+        c.down(3, &parts).unwrap();
+        c.place("b", 0, &[3, 1]);
+        assert_eq!(c.leader("b", 0), Leader { id: 1, epoch: 0 });
+        // ... and the sets survive a restart.
+        let again = Cluster::new(c.nodes.clone(), c.store.clone());
+        assert_eq!(again.replicas("b", 0), Some(vec![3, 1]));
     }
 
     #[test]

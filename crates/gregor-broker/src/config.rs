@@ -54,7 +54,8 @@ pub struct BrokerConfig {
     pub cluster_id: String,
     /// `num.partitions`: partitions of an auto-created or default topic. Default 1.
     pub num_partitions: i32,
-    /// `default.replication.factor`. Only 1 is possible on one node.
+    /// `default.replication.factor`: up to the number of (virtual) brokers
+    /// can be created.
     pub default_replication_factor: i16,
     /// `auto.create.topics.enable`. Default true.
     pub auto_create_topics_enable: bool,
@@ -339,8 +340,10 @@ impl BrokerConfig {
             }
             "default.replication.factor" => {
                 self.default_replication_factor = parse(key, value)?;
-                if self.default_replication_factor != 1 {
-                    return Err(invalid("a single node can only hold replication factor 1"));
+                // As Kafka: any positive value is taken; creating a topic
+                // with more replicas than brokers is what fails.
+                if self.default_replication_factor < 1 {
+                    return Err(invalid("must be at least 1"));
                 }
             }
             "auto.create.topics.enable" => self.auto_create_topics_enable = parse(key, value)?,
@@ -635,7 +638,8 @@ mod tests {
             Some(Applied::Unknown)
         );
         assert!(c.set("num.partitions", "zero").is_err());
-        assert!(c.set("default.replication.factor", "3").is_err());
+        assert!(c.set("default.replication.factor", "0").is_err());
+        assert!(c.set("default.replication.factor", "3").is_ok());
         assert!(c.explicit.contains("num.partitions"));
     }
 

@@ -47,6 +47,12 @@ pub struct MetadataTopic {
     /// [`MetadataParts::replicas`], [`MetadataParts::isr`] and
     /// [`MetadataParts::offline`]. Empty: the single-leader form above.
     pub leaders: Vec<(i32, i32)>,
+    /// Per partition with [`MetadataTopic::leaders`], a replica set of its
+    /// own (an explicit assignment), in order; empty (or missing) for
+    /// [`MetadataParts::replicas`]. Its in-sync and offline replicas are
+    /// those of it that [`MetadataParts::isr`] and
+    /// [`MetadataParts::offline`] list.
+    pub replicas: Vec<Vec<i32>>,
 }
 
 /// The whole answer.
@@ -72,6 +78,32 @@ pub struct MetadataParts {
     pub isr: Vec<i32>,
     /// Offline replicas of those (v5+).
     pub offline: Vec<i32>,
+}
+
+type Ids<'a> = std::borrow::Cow<'a, [i32]>;
+
+impl MetadataParts {
+    /// Replicas, in-sync and offline replicas of a partition of `t` that
+    /// has a leader of its own.
+    fn sets<'a>(&'a self, t: &'a MetadataTopic, index: i32) -> (Ids<'a>, Ids<'a>, Ids<'a>) {
+        let own = usize::try_from(index)
+            .ok()
+            .and_then(|i| t.replicas.get(i))
+            .filter(|v| !v.is_empty());
+        match own {
+            None => (
+                Ids::Borrowed(&self.replicas),
+                Ids::Borrowed(&self.isr),
+                Ids::Borrowed(&self.offline),
+            ),
+            Some(own) => {
+                let of = |set: &[i32]| -> Ids<'a> {
+                    Ids::Owned(own.iter().copied().filter(|id| set.contains(id)).collect())
+                };
+                (Ids::Borrowed(own), of(&self.isr), of(&self.offline))
+            }
+        }
+    }
 }
 
 /// First flexible (compact, tagged) Metadata version.
@@ -180,15 +212,16 @@ pub fn encode_metadata_response(correlation_id: i32, version: i16, r: &MetadataP
                 if version >= 7 {
                     out.put_i32(*epoch);
                 }
-                for list in [&r.replicas, &r.isr] {
+                let (replicas, isr, offline) = r.sets(t, index);
+                for list in [&replicas, &isr] {
                     put_array_len(&mut out, flexible, list.len());
-                    for id in list {
+                    for id in list.iter() {
                         out.put_i32(*id);
                     }
                 }
                 if version >= 5 {
-                    put_array_len(&mut out, flexible, r.offline.len());
-                    for id in &r.offline {
+                    put_array_len(&mut out, flexible, offline.len());
+                    for id in offline.iter() {
                         out.put_i32(*id);
                     }
                 }
@@ -291,13 +324,16 @@ mod tests {
                             .with_leader_epoch(r.leader_epoch)
                             .with_replica_nodes(vec![BrokerId(r.leader_id)])
                             .with_isr_nodes(vec![BrokerId(r.leader_id)]),
-                        Some((leader, epoch)) => MetadataResponsePartition::default()
-                            .with_partition_index(p)
-                            .with_leader_id(BrokerId(*leader))
-                            .with_leader_epoch(*epoch)
-                            .with_replica_nodes(ids(&r.replicas))
-                            .with_isr_nodes(ids(&r.isr))
-                            .with_offline_replicas(ids(&r.offline)),
+                        Some((leader, epoch)) => {
+                            let (replicas, isr, offline) = r.sets(t, p);
+                            MetadataResponsePartition::default()
+                                .with_partition_index(p)
+                                .with_leader_id(BrokerId(*leader))
+                                .with_leader_epoch(*epoch)
+                                .with_replica_nodes(ids(&replicas))
+                                .with_isr_nodes(ids(&isr))
+                                .with_offline_replicas(ids(&offline))
+                        }
                     })
                     .collect();
                 let topic = MetadataResponseTopic::default()
@@ -324,6 +360,7 @@ mod tests {
             is_internal: false,
             partitions,
             leaders: Vec::new(),
+            replicas: Vec::new(),
         }
     }
 
@@ -358,6 +395,7 @@ mod tests {
                 leader_epoch: 0,
                 topics: vec![MetadataTopic {
                     leaders: vec![(1, 0), (3, 4), (1, 2)],
+                    replicas: vec![vec![], vec![3, 2]],
                     ..topic(Some("moved"), 0, 3, 7)
                 }],
                 replicas: vec![1, 2, 3],
@@ -407,6 +445,59 @@ mod tests {
                 let got = encode_metadata_response(41, v, &r);
                 assert_eq!(got.len(), want.len(), "v{v} length");
                 assert!(got[..] == want[..], "v{v} bytes differ");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod replica_sets {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use kafka_protocol::messages::MetadataResponse;
+    use kafka_protocol::protocol::Decodable;
+
+    /// A partition with a replica set of its own lists it in order, with
+    /// in-sync and offline replicas taken from it; the others list the
+    /// cluster's.
+    #[test]
+    fn own_replica_sets_are_decoded_as_given() {
+        let r = MetadataParts {
+            throttle_time_ms: 0,
+            brokers: vec![],
+            cluster_id: None,
+            controller_id: 1,
+            leader_id: 1,
+            leader_epoch: 0,
+            topics: vec![MetadataTopic {
+                error_code: 0,
+                name: Some("t".into()),
+                topic_id: [1; 16],
+                is_internal: false,
+                partitions: 2,
+                leaders: vec![(1, 0), (3, 0)],
+                replicas: vec![vec![], vec![3, 2]],
+            }],
+            replicas: vec![1, 2, 3],
+            isr: vec![1, 3],
+            offline: vec![2],
+        };
+        for v in [1i16, 5, 9, 12] {
+            let mut frame = encode_metadata_response(1, v, &r).freeze();
+            // length, correlation id, and from v9 the header's tagged fields
+            let skip = 8 + usize::from(v >= 9);
+            let mut body = frame.split_off(skip);
+            let m = MetadataResponse::decode(&mut body, v).unwrap();
+            let ids = |v: &[kafka_protocol::messages::BrokerId]| {
+                v.iter().map(|b| b.0).collect::<Vec<_>>()
+            };
+            let p = &m.topics[0].partitions;
+            assert_eq!(ids(&p[0].replica_nodes), [1, 2, 3], "v{v}");
+            assert_eq!(ids(&p[0].isr_nodes), [1, 3], "v{v}");
+            assert_eq!(ids(&p[1].replica_nodes), [3, 2], "v{v}");
+            assert_eq!(ids(&p[1].isr_nodes), [3], "v{v}");
+            if v >= 5 {
+                assert_eq!(ids(&p[1].offline_replicas), [2], "v{v}");
             }
         }
     }

@@ -69,20 +69,28 @@ pub fn handle(b: &Broker, req: CreatePartitionsRequest, _version: i16) -> Handle
                         ),
                     );
                 }
+                // Every broker holds every partition (one store), so any
+                // replica set of known, distinct brokers can be honoured;
+                // Kafka's rule that all new partitions have as many holds.
+                let brokers: Vec<i32> = b.cluster().nodes().iter().map(|n| n.id).collect();
+                let width = assignments.first().map_or(0, |a| a.broker_ids.len());
                 for a in assignments {
-                    if a.broker_ids.len() != 1 {
-                        return fail(
-                            ResponseError::InvalidReplicaAssignment,
-                            "Inconsistent replication factor between partitions, partition 0 has 1 while partitions [new] have replication factors [many], respectively.".to_string(),
-                        );
-                    }
-                    if a.broker_ids.iter().any(|id| id.0 != b.node_id()) {
+                    let ids: Vec<i32> = a.broker_ids.iter().map(|x| x.0).collect();
+                    if ids.is_empty() || ids.len() != width {
                         return fail(
                             ResponseError::InvalidReplicaAssignment,
                             format!(
-                                "Unknown broker(s) in assignment: {:?}",
-                                a.broker_ids.iter().map(|x| x.0).collect::<Vec<_>>()
+                                "Inconsistent replication factor between partitions: the new partitions have replication factors {:?}.",
+                                assignments.iter().map(|a| a.broker_ids.len()).collect::<Vec<_>>()
                             ),
+                        );
+                    }
+                    let distinct =
+                        ids.iter().collect::<std::collections::HashSet<_>>().len() == ids.len();
+                    if !distinct || ids.iter().any(|id| !brokers.contains(id)) {
+                        return fail(
+                            ResponseError::InvalidReplicaAssignment,
+                            format!("Unknown or duplicate broker(s) in assignment: {ids:?}"),
                         );
                     }
                 }
@@ -92,6 +100,11 @@ pub fn handle(b: &Broker, req: CreatePartitionsRequest, _version: i16) -> Handle
             }
             match b.store().add_partitions(&name, t.count) {
                 Ok(_) => {
+                    for (i, a) in t.assignments.iter().flatten().enumerate() {
+                        let p = meta.partitions.saturating_add(i32::try_from(i).unwrap_or(0));
+                        let replicas: Vec<i32> = a.broker_ids.iter().map(|x| x.0).collect();
+                        b.cluster().place(&name, p, &replicas);
+                    }
                     changed = true;
                     tracing::info!(topic = %name, partitions = t.count, "added partitions");
                     base.with_error_code(0)

@@ -1,5 +1,7 @@
-//! CreateTopics (19): one node, replication factor 1, configs validated as
-//! Kafka validates them, `validate_only` honoured.
+//! CreateTopics (19): configs validated as Kafka validates them,
+//! `validate_only` honoured. A replication factor or replica assignment is
+//! accepted up to the number of (virtual) brokers: every broker of one
+//! process serves the one store, so every broker holds every partition.
 
 use std::collections::BTreeMap;
 
@@ -47,7 +49,7 @@ pub fn handle(b: &Broker, req: CreateTopicsRequest, version: i16) -> CreateTopic
                 );
             }
             match create(b, &name, &t, req.validate_only) {
-                Ok((id, partitions, configs)) => {
+                Ok((id, partitions, rf, configs)) => {
                     let mut r = result.with_topic_id(id).with_error_code(0);
                     if version >= 5 {
                         let entries = topics::topic_config_entries(
@@ -65,7 +67,7 @@ pub fn handle(b: &Broker, req: CreateTopicsRequest, version: i16) -> CreateTopic
                         .collect();
                         r = r
                             .with_num_partitions(partitions)
-                            .with_replication_factor(1)
+                            .with_replication_factor(rf)
                             .with_configs(Some(entries));
                     }
                     r
@@ -113,7 +115,7 @@ fn fail(r: CreatableTopicResult, code: i16, msg: &str) -> CreatableTopicResult {
         .with_replication_factor(-1)
 }
 
-type Created = (uuid::Uuid, i32, BTreeMap<String, String>);
+type Created = (uuid::Uuid, i32, i16, BTreeMap<String, String>);
 
 fn create(
     b: &Broker,
@@ -134,18 +136,23 @@ fn create(
             "Both numPartitions or replicationFactor and replicasAssignments were set. Both cannot be used at the same time.".into(),
         ));
     }
+    let brokers: Vec<i32> = b.cluster().nodes().iter().map(|n| n.id).collect();
     let partitions = if !t.assignments.is_empty() {
+        let width = t.assignments.first().map_or(0, |a| a.broker_ids.len());
         for (i, a) in t.assignments.iter().enumerate() {
+            let ids: Vec<i32> = a.broker_ids.iter().map(|id| id.0).collect();
+            let distinct = ids.iter().collect::<std::collections::HashSet<_>>().len() == ids.len();
             if usize::try_from(a.partition_index) != Ok(i)
-                || a.broker_ids.iter().any(|id| id.0 != b.node_id())
-                || a.broker_ids.len() != 1
+                || ids.is_empty()
+                || ids.len() != width
+                || !distinct
+                || ids.iter().any(|id| !brokers.contains(id))
             {
                 return Err((
                     ResponseError::InvalidReplicaAssignment.code(),
                     format!(
-                        "Invalid replica assignment for partition {}: only broker {} exists.",
-                        a.partition_index,
-                        b.node_id()
+                        "Invalid replica assignment for partition {}: the brokers are {:?}; a partition names each at most once, and every partition as many.",
+                        a.partition_index, brokers
                     ),
                 ));
             }
@@ -161,7 +168,9 @@ fn create(
     } else {
         t.num_partitions
     };
-    let rf = if t.replication_factor == -1 {
+    let rf = if !t.assignments.is_empty() {
+        i16::try_from(t.assignments[0].broker_ids.len()).unwrap_or(i16::MAX)
+    } else if t.replication_factor == -1 {
         b.config().default_replication_factor
     } else {
         t.replication_factor
@@ -172,10 +181,13 @@ fn create(
             "Replication factor must be larger than 0, or -1 to use the default value.".into(),
         ));
     }
-    if rf > 1 {
+    if usize::try_from(rf).unwrap_or(usize::MAX) > brokers.len() {
         return Err((
             ResponseError::InvalidReplicationFactor.code(),
-            format!("Unable to replicate the partition {rf} time(s): The target replication factor of {rf} cannot be reached because only 1 broker(s) are registered."),
+            format!(
+                "Unable to replicate the partition {rf} time(s): The target replication factor of {rf} cannot be reached because only {} broker(s) are registered.",
+                brokers.len()
+            ),
         ));
     }
     let mut configs = BTreeMap::new();
@@ -187,12 +199,24 @@ fn create(
         }
     }
     if validate_only {
-        return Ok((uuid::Uuid::nil(), partitions, configs));
+        return Ok((uuid::Uuid::nil(), partitions, rf, configs));
     }
     let meta = b
         .store()
         .create_topic(name, partitions, configs)
         .map_err(|e| (storage_error(&e).code(), e.to_string()))?;
-    info!(topic = name, partitions, "created topic");
-    Ok((meta.id, meta.partitions, meta.configs))
+    // An explicit assignment is what Metadata lists; its first replica
+    // leads, as Kafka's preferred leader does.
+    for (i, a) in t.assignments.iter().enumerate() {
+        let replicas: Vec<i32> = a.broker_ids.iter().map(|id| id.0).collect();
+        b.cluster()
+            .place(name, i32::try_from(i).unwrap_or(i32::MAX), &replicas);
+    }
+    info!(
+        topic = name,
+        partitions,
+        replication_factor = rf,
+        "created topic"
+    );
+    Ok((meta.id, meta.partitions, rf, meta.configs))
 }

@@ -95,10 +95,26 @@ pub fn handle(
         let mut p = start;
         while p < meta.partitions && left > 0 {
             let leader = cluster.leader(&name, p);
-            let (reps, in_sync) = if single {
-                (vec![BrokerId(leader.id)], vec![BrokerId(leader.id)])
+            let own = if single {
+                None
             } else {
-                (replicas.clone(), isr.clone())
+                cluster.replicas(&name, p)
+            };
+            let (reps, in_sync, off) = match own {
+                _ if single => (
+                    vec![BrokerId(leader.id)],
+                    vec![BrokerId(leader.id)],
+                    Vec::new(),
+                ),
+                // An assigned replica set: its members that are up / down.
+                Some(own) => {
+                    let ids: Vec<BrokerId> = own.into_iter().map(BrokerId).collect();
+                    let of = |set: &[BrokerId]| -> Vec<BrokerId> {
+                        ids.iter().copied().filter(|id| set.contains(id)).collect()
+                    };
+                    (ids.clone(), of(&isr), of(&offline))
+                }
+                None => (replicas.clone(), isr.clone(), offline.clone()),
             };
             partitions.push(
                 DescribeTopicPartitionsResponsePartition::default()
@@ -110,7 +126,7 @@ pub fn handle(
                     .with_isr_nodes(in_sync)
                     .with_eligible_leader_replicas(Some(Vec::new()))
                     .with_last_known_elr(Some(Vec::new()))
-                    .with_offline_replicas(if single { Vec::new() } else { offline.clone() }),
+                    .with_offline_replicas(off),
             );
             p += 1;
             left -= 1;

@@ -48,6 +48,7 @@ pub fn handle(b: &Broker, ctx: Ctx, req: MetadataRequest) -> Handled {
                         is_internal: false,
                         partitions: 0,
                         leaders: Vec::new(),
+                        replicas: Vec::new(),
                     },
                 },
             })
@@ -70,6 +71,13 @@ pub fn handle(b: &Broker, ctx: Ctx, req: MetadataRequest) -> Handled {
                         (l.id, l.epoch)
                     })
                     .collect();
+                // Assigned replica sets; most topics have none.
+                let own: Vec<Vec<i32>> = (0..t.partitions)
+                    .map(|p| cluster.replicas(name, p).unwrap_or_default())
+                    .collect();
+                if own.iter().any(|r| !r.is_empty()) {
+                    t.replicas = own;
+                }
             }
         }
     }
@@ -109,6 +117,7 @@ fn by_name(b: &Broker, name: &StrBytes, allow_create: bool) -> MetadataTopic {
         is_internal: false,
         partitions: 0,
         leaders: Vec::new(),
+        replicas: Vec::new(),
     };
     if !allow_create {
         return unknown(ResponseError::UnknownTopicOrPartition);
@@ -139,5 +148,6 @@ fn topic_entry(t: &TopicMeta) -> MetadataTopic {
         is_internal: crate::topics::is_internal(&t.name),
         partitions: t.partitions,
         leaders: Vec::new(),
+        replicas: Vec::new(),
     }
 }
