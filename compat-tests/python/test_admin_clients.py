@@ -19,7 +19,10 @@ compat-tests/java/admin.sh).
 5. The Java AdminClient: createPartitions, incrementalAlterConfigs (topic,
    broker, `<default>`), deleteRecords, describeLogDirs, describeTopics; a
    Java consumer and producer picking up new partitions.
-6. Topic configs changed at runtime take effect at once: max.message.bytes
+6. Group configs (KIP-848, resource type GROUP): set, described with
+   sources and synonyms, refused with Kafka's messages, deleted; and the
+   authorized operations Kafka reports without an authorizer.
+7. Topic configs changed at runtime take effect at once: max.message.bytes
    (MESSAGE_TOO_LARGE) and retention.ms=1000 (the topic empties). The
    reference must then run with log.retention.check.interval.ms=1000
    (GREGOR_REFERENCE_EXTRA_PROPS); gregor gets it with -o.
@@ -500,6 +503,69 @@ def test_describe_topics_and_consumer_offsets(broker):
     assert d.is_internal
     assert [p.id for p in d.partitions] == list(range(want))
     assert all(p.leader.id == bid for p in d.partitions)
+
+
+def test_group_configs(broker):
+    """KIP-848 group configs (resource type GROUP, Kafka 4.x): any group id,
+    existing or not, takes the configs Kafka 4.3.1 defines, checked against
+    the broker's bounds; DescribeConfigs reports all 17 with defaults
+    (DEFAULT_CONFIG, named by their broker property) under what was set
+    (GROUP_CONFIG). Messages are Kafka 4.3.1's (asked of the reference with
+    kafka-configs.sh --entity-type groups). librdkafka's own 0081 test
+    expects this from a 4.0 broker."""
+    a = admin(broker.bootstrap)
+    g = unique_topic("grp-cfg")
+    d = describe(a, ResourceType.GROUP, g)
+    assert len(d) == 17, sorted(d)
+    v, src, syn = entry(a, ResourceType.GROUP, g, "consumer.session.timeout.ms")
+    assert (v, src) == ("45000", SRC_DEFAULT)
+    assert syn == {"group.consumer.session.timeout.ms": ("45000", SRC_DEFAULT)}
+
+    incremental(a, ResourceType.GROUP, g, [("consumer.session.timeout.ms", "50000", AlterConfigOpType.SET)])
+    wait_entry(a, ResourceType.GROUP, g, "consumer.session.timeout.ms", "50000", ConfigSource.GROUP_CONFIG.value)
+    _, _, syn = entry(a, ResourceType.GROUP, g, "consumer.session.timeout.ms")
+    assert syn == {
+        "consumer.session.timeout.ms": ("50000", ConfigSource.GROUP_CONFIG.value),
+        "group.consumer.session.timeout.ms": ("45000", SRC_DEFAULT),
+    }
+    # other groups are untouched
+    assert entry(a, ResourceType.GROUP, g + "-other", "consumer.session.timeout.ms")[0] == "45000"
+
+    refused = {
+        ("consumer.session.timeout.ms", "5"):
+            "consumer.session.timeout.ms must be greater than or equal to group.consumer.min.session.timeout.ms",
+        ("consumer.heartbeat.interval.ms", "50000"):
+            "consumer.heartbeat.interval.ms must be less than or equal to group.consumer.max.heartbeat.interval.ms",
+        ("share.isolation.level", "foo"):
+            "Invalid value foo for configuration share.isolation.level: String must be one of: read_committed, read_uncommitted",
+        ("foo.bar", "5"): "Unknown group config name: foo.bar",
+    }
+    for (k, v), msg in refused.items():
+        e = error_of(lambda: incremental(a, ResourceType.GROUP, g, [(k, v, AlterConfigOpType.SET)]))
+        assert e.code() == KafkaError.INVALID_CONFIG and msg in e.str(), (k, v, e)
+    assert entry(a, ResourceType.GROUP, g, "consumer.session.timeout.ms")[0] == "50000"
+
+    incremental(a, ResourceType.GROUP, g, [("consumer.session.timeout.ms", None, AlterConfigOpType.DELETE)])
+    wait_entry(a, ResourceType.GROUP, g, "consumer.session.timeout.ms", "45000", SRC_DEFAULT)
+
+
+def test_authorized_operations_without_an_authorizer(broker):
+    """Without an authorizer Kafka reports every operation of the resource
+    type when a client asks (Metadata v8+ include_*_authorized_operations,
+    DescribeCluster, DescribeGroups): what librdkafka's 0081 expects."""
+    a = admin(broker.bootstrap)
+    t = unique_topic("authops")
+    create_topic(a, t, 1)
+    d = a.describe_topics(TopicCollection([t]), include_authorized_operations=True)[t].result(TIMEOUT_S)
+    assert sorted(op.name for op in d.authorized_operations) == sorted(
+        ["READ", "WRITE", "CREATE", "DELETE", "ALTER", "DESCRIBE", "DESCRIBE_CONFIGS", "ALTER_CONFIGS"]
+    )
+    d = a.describe_topics(TopicCollection([t]), include_authorized_operations=False)[t].result(TIMEOUT_S)
+    assert not d.authorized_operations
+    c = a.describe_cluster(include_authorized_operations=True).result(TIMEOUT_S)
+    assert sorted(op.name for op in c.authorized_operations) == sorted(
+        ["CREATE", "ALTER", "DESCRIBE", "CLUSTER_ACTION", "DESCRIBE_CONFIGS", "ALTER_CONFIGS", "IDEMPOTENT_WRITE"]
+    )
 
 
 # -- the Java AdminClient ---------------------------------------------------

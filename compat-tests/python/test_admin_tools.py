@@ -250,6 +250,47 @@ def test_configs_tool_topic(broker):
     assert cfg["max.message.bytes"].value == "2000000", cfg["max.message.bytes"]
 
 
+def test_configs_tool_groups(broker):
+    """kafka-configs.sh --entity-type groups (KIP-848 group configs): the
+    lines Kafka 4.3.1 prints, for a group that does not exist yet."""
+    b = broker.bootstrap
+    group = unique_topic("tools-group-cfg")
+    entity = ("--entity-type", "groups", "--entity-name", group)
+    run = ok("kafka-configs", b, "--describe", "--all", *entity)
+    head, lines = config_lines(run)
+    assert head == f"All configs for group {group} are:", run
+    assert len(lines) == 17, run
+    assert (
+        "consumer.session.timeout.ms=45000 sensitive=false "
+        "synonyms={DEFAULT_CONFIG:group.consumer.session.timeout.ms=45000}"
+    ) in lines, run
+    assert "share.auto.offset.reset=latest sensitive=false synonyms={DEFAULT_CONFIG:share.auto.offset.reset=latest}" in lines, run
+
+    run = ok("kafka-configs", b, "--alter", *entity, "--add-config", "consumer.session.timeout.ms=50000")
+    assert run.lines == [f"Completed updating config for group {group}."], run
+    run = ok("kafka-configs", b, "--describe", *entity)
+    head, lines = config_lines(run)
+    assert head == f"Dynamic configs for group {group} are:", run
+    assert lines == {
+        "consumer.session.timeout.ms=50000 sensitive=false synonyms={DYNAMIC_GROUP_CONFIG:consumer.session.timeout.ms=50000, "
+        "DEFAULT_CONFIG:group.consumer.session.timeout.ms=45000}"
+    }, run
+
+    run = tool("kafka-configs", b, "--alter", *entity, "--add-config", "consumer.session.timeout.ms=5")
+    assert run.rc == 1, run
+    assert (
+        "InvalidConfigurationException: consumer.session.timeout.ms must be greater than or equal to "
+        "group.consumer.min.session.timeout.ms"
+    ) in run.err, run
+    run = tool("kafka-configs", b, "--alter", *entity, "--add-config", "foo.bar=5")
+    assert run.rc == 1 and "Unknown group config name: foo.bar" in run.err, run
+
+    ok("kafka-configs", b, "--alter", *entity, "--delete-config", "consumer.session.timeout.ms")
+    run = ok("kafka-configs", b, "--describe", *entity)
+    head, lines = config_lines(run)
+    assert lines == set(), run
+
+
 def test_configs_tool_broker(broker):
     b = broker.bootstrap
     bid = str(broker_id(b))

@@ -15,6 +15,8 @@ use crate::topics::{self, ConfigType};
 pub const TOPIC: i8 = 2;
 /// Resource types.
 pub const BROKER: i8 = 4;
+/// Resource types (KIP-848 group configs).
+pub const GROUP: i8 = 32;
 
 /// IncrementalAlterConfigs operations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,6 +126,7 @@ pub fn alter(
     match resource_type {
         TOPIC => alter_topic(b, name, ops, replace, validate_only),
         BROKER => alter_broker(b, name, ops, replace, validate_only),
+        GROUP => alter_group(b, name, ops, replace, validate_only),
         _ => Err((
             ResponseError::InvalidRequest,
             format!("Unsupported resource type {resource_type}"),
@@ -169,6 +172,33 @@ pub fn alter_topic(
         .set_topic_configs(topic, next)
         .map(|_| ())
         .map_err(|e| (crate::error::storage_error(&e), e.to_string()))
+}
+
+/// Changes a group's configs (any group id, existing or not, as Kafka).
+fn alter_group(
+    b: &Broker,
+    group: &str,
+    ops: &[(String, Op, Option<String>)],
+    replace: bool,
+    validate_only: bool,
+) -> Result<(), Refusal> {
+    let current = crate::group_configs::get(b, group);
+    let base = if replace {
+        BTreeMap::new()
+    } else {
+        current.clone()
+    };
+    let next = apply_ops(
+        &base,
+        ops,
+        &|n| crate::group_configs::kind(n).or(Some(ConfigType::String)),
+        &crate::group_configs::default_of,
+    )?;
+    crate::group_configs::validate(&next)?;
+    if validate_only || next == current {
+        return Ok(());
+    }
+    crate::group_configs::set(b, group, next)
 }
 
 /// Changes the dynamic broker configs of `resource`: "" is the cluster

@@ -452,6 +452,7 @@ impl Broker {
             store.delete_topic(&t.name).map_err(|e| e.to_string())?;
             stats.topics += 1;
         }
+        crate::group_configs::clear(self)?;
         self.cluster().reset();
         self.metrics().clear_topics();
         stats.took_ms = (started.elapsed().as_secs_f64() * 10_000.0).round() / 10.0;

@@ -26,6 +26,7 @@ pub mod coordinator;
 pub mod embedded;
 pub mod error;
 pub mod fault;
+pub mod group_configs;
 pub mod handler;
 pub mod inspect;
 pub mod metrics;

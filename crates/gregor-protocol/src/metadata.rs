@@ -78,6 +78,11 @@ pub struct MetadataParts {
     pub isr: Vec<i32>,
     /// Offline replicas of those (v5+).
     pub offline: Vec<i32>,
+    /// Every topic's `topic_authorized_operations` (v8+): a bit per ACL
+    /// operation, or `i32::MIN` when the client did not ask.
+    pub topic_operations: i32,
+    /// `cluster_authorized_operations` (v8-v10), the same way.
+    pub cluster_operations: i32,
 }
 
 type Ids<'a> = std::borrow::Cow<'a, [i32]>;
@@ -111,7 +116,7 @@ const FLEXIBLE: i16 = 9;
 
 /// "Not requested" for the authorized-operations fields (v8+), as Kafka
 /// answers when the client did not ask for them.
-const NO_OPERATIONS: i32 = i32::MIN;
+pub const NO_OPERATIONS: i32 = i32::MIN;
 
 fn put_string(out: &mut BytesMut, flexible: bool, s: Option<&str>) {
     match (s, flexible) {
@@ -250,14 +255,14 @@ pub fn encode_metadata_response(correlation_id: i32, version: i16, r: &MetadataP
             }
         }
         if version >= 8 {
-            out.put_i32(NO_OPERATIONS); // topic_authorized_operations
+            out.put_i32(r.topic_operations);
         }
         if flexible {
             put_uvarint(&mut out, 0);
         }
     }
     if (8..=10).contains(&version) {
-        out.put_i32(NO_OPERATIONS); // cluster_authorized_operations
+        out.put_i32(r.cluster_operations);
     }
     if version >= 13 {
         out.put_i16(0); // top-level error code
@@ -340,6 +345,7 @@ mod tests {
                     .with_error_code(t.error_code)
                     .with_name(t.name.as_deref().map(|n| TopicName(s(n))))
                     .with_is_internal(t.is_internal)
+                    .with_topic_authorized_operations(r.topic_operations)
                     .with_partitions(partitions);
                 with_id(topic, t.topic_id)
             })
@@ -348,6 +354,7 @@ mod tests {
             .with_throttle_time_ms(r.throttle_time_ms)
             .with_brokers(brokers)
             .with_cluster_id(r.cluster_id.as_deref().map(s))
+            .with_cluster_authorized_operations(r.cluster_operations)
             .with_controller_id(BrokerId(r.controller_id))
             .with_topics(topics)
     }
@@ -384,6 +391,8 @@ mod tests {
                 replicas: vec![],
                 isr: vec![],
                 offline: vec![],
+                topic_operations: NO_OPERATIONS,
+                cluster_operations: NO_OPERATIONS,
             },
             // A virtual cluster: leaders of their own, one broker down.
             MetadataParts {
@@ -401,6 +410,8 @@ mod tests {
                 replicas: vec![1, 2, 3],
                 isr: vec![1, 3],
                 offline: vec![2],
+                topic_operations: NO_OPERATIONS,
+                cluster_operations: NO_OPERATIONS,
             },
             // Topics that exist, one with 200 partitions (a count past one
             // varint byte), an error entry, a null name (unknown id), an
@@ -425,6 +436,8 @@ mod tests {
                 replicas: vec![],
                 isr: vec![],
                 offline: vec![],
+                topic_operations: 3576,
+                cluster_operations: 8096,
             },
         ]
     }
@@ -435,11 +448,20 @@ mod tests {
         assert!(versions.min == 0 && versions.max >= 12);
         for r in answers() {
             for v in versions.min..=versions.max {
+                // The codec refuses a field its version lacks; the encoder
+                // leaves it out.
+                let mut at_v = r.clone();
+                if v < 8 {
+                    at_v.topic_operations = NO_OPERATIONS;
+                }
+                if !(8..=10).contains(&v) {
+                    at_v.cluster_operations = NO_OPERATIONS;
+                }
                 let want = encode_response(
                     41,
                     ApiKey::Metadata,
                     v,
-                    &ResponseKind::Metadata(through_codec(&r)),
+                    &ResponseKind::Metadata(through_codec(&at_v)),
                 )
                 .unwrap();
                 let got = encode_metadata_response(41, v, &r);
@@ -481,6 +503,8 @@ mod replica_sets {
             replicas: vec![1, 2, 3],
             isr: vec![1, 3],
             offline: vec![2],
+            topic_operations: NO_OPERATIONS,
+            cluster_operations: NO_OPERATIONS,
         };
         for v in [1i16, 5, 9, 12] {
             let mut frame = encode_metadata_response(1, v, &r).freeze();

@@ -36,5 +36,8 @@ pub fn handle(b: &Broker, req: DescribeClusterRequest, version: i16) -> Describe
                 .with_error_message(Some(str_bytes("Only the broker endpoint type is served.")));
         }
     }
+    if req.include_cluster_authorized_operations {
+        r = r.with_cluster_authorized_operations(super::metadata::CLUSTER_OPERATIONS);
+    }
     r.with_error_code(0)
 }

@@ -1,4 +1,5 @@
-//! DescribeConfigs (32): topic configs (overrides and defaults) and this
+//! DescribeConfigs (32): topic configs (overrides and defaults), group
+//! configs (KIP-848, set or default) and this
 //! broker's configs, with sources, synonyms and types as Kafka reports them.
 
 use kafka_protocol::messages::describe_configs_response::{
@@ -16,6 +17,7 @@ use kafka_protocol::ResponseError;
 
 const TOPIC: i8 = 2;
 const BROKER: i8 = 4;
+const GROUP: i8 = 32;
 
 pub fn handle(b: &Broker, req: DescribeConfigsRequest, version: i16) -> DescribeConfigsResponse {
     let results = req
@@ -72,6 +74,9 @@ pub fn handle(b: &Broker, req: DescribeConfigsRequest, version: i16) -> Describe
                         .any(|n| *res.resource_name == *n.id.to_string()) =>
                 {
                     broker_entries(b)
+                }
+                GROUP => {
+                    crate::group_configs::entries(&crate::group_configs::get(b, &res.resource_name))
                 }
                 _ => {
                     return base

@@ -19,10 +19,9 @@ use crate::topics;
 /// Kafka's limit when the request asks for more (or for nothing).
 const MAX_PARTITIONS: i32 = 2000;
 
-/// The topic operations Kafka reports without an authorizer (READ, WRITE,
-/// CREATE, DELETE, ALTER, DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS), which
-/// it fills in even though v0 has no flag asking for them.
-const ALL_OPERATIONS: i32 = 3576;
+/// The topic operations Kafka reports without an authorizer, which it
+/// fills in even though v0 has no flag asking for them.
+const ALL_OPERATIONS: i32 = super::metadata::TOPIC_OPERATIONS;
 
 pub fn handle(
     b: &Broker,

@@ -7,7 +7,7 @@
 //! it produces to many partitions (issue 8).
 
 use gregor_protocol::metadata::{
-    encode_metadata_response, MetadataBroker, MetadataParts, MetadataTopic,
+    encode_metadata_response, MetadataBroker, MetadataParts, MetadataTopic, NO_OPERATIONS,
 };
 use gregor_storage::TopicMeta;
 use kafka_protocol::messages::MetadataRequest;
@@ -20,6 +20,14 @@ use kafka_protocol::ResponseError;
 
 /// Leader epoch of every partition: a single node never elects another.
 const LEADER_EPOCH: i32 = 0;
+
+/// What Kafka without an authorizer reports a client may do to a topic
+/// (READ, WRITE, CREATE, DELETE, ALTER, DESCRIBE, DESCRIBE_CONFIGS,
+/// ALTER_CONFIGS: every operation of the resource type) ...
+pub const TOPIC_OPERATIONS: i32 = 3576;
+/// ... and to the cluster (CREATE, ALTER, DESCRIBE, CLUSTER_ACTION,
+/// DESCRIBE_CONFIGS, ALTER_CONFIGS, IDEMPOTENT_WRITE).
+pub const CLUSTER_OPERATIONS: i32 = 8096;
 
 pub fn handle(b: &Broker, ctx: Ctx, req: MetadataRequest) -> Handled {
     let version = ctx.version;
@@ -101,6 +109,20 @@ pub fn handle(b: &Broker, ctx: Ctx, req: MetadataRequest) -> Handled {
         replicas,
         isr,
         offline,
+        // Asked for by admin clients describing topics (v8+) or the
+        // cluster (v8-v10).
+        topic_operations: if version >= 8 && req.include_topic_authorized_operations {
+            TOPIC_OPERATIONS
+        } else {
+            NO_OPERATIONS
+        },
+        cluster_operations: if (8..=10).contains(&version)
+            && req.include_cluster_authorized_operations
+        {
+            CLUSTER_OPERATIONS
+        } else {
+            NO_OPERATIONS
+        },
     };
     let frame = encode_metadata_response(ctx.correlation_id, version, &parts);
     Handled::Now(Response::Raw(vec![frame.freeze()], None))
