@@ -258,7 +258,14 @@ async function main() {
     await txn.send({ topic: outTopic, acks: -1, messages: outMessages('') })
     await txn.sendOffsets(offsetsToCommit)
     await txn.commit()
-    const afterCommit = await groupOffsets()
+    // Kafka answers EndTxn before its markers reach the group coordinator,
+    // which applies the offsets only then (KIP-447): an OffsetFetch right
+    // after the commit may still see none. Wait, as a client must.
+    let afterCommit = await groupOffsets()
+    for (const until = Date.now() + 10000; !same(afterCommit, next) && Date.now() < until; ) {
+      await new Promise(resolve => setTimeout(resolve, 100))
+      afterCommit = await groupOffsets()
+    }
     check(
       same(afterCommit, next),
       `group offsets after the committed transaction ${JSON.stringify(afterCommit)}, expected ${JSON.stringify(next)}`
